@@ -1,0 +1,176 @@
+r"""One result type for SGD, the exact chain, ODE and SDE, and exit times.
+
+Every time-evolution routine of :mod:`mdlib` returns a :class:`Trajectory`
+saved on a common time grid, so chapters overlay SGD, ODE and SDE curves
+and compute exit times (Eq. 9) without glue code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .problem import Problem, _check_int, _check_real
+
+__all__ = ["Trajectory", "time_grid", "exit_time"]
+
+
+def time_grid(t_max: float, t_min: float | None = None, n_log: int = 150, n_lin: int = 250) -> np.ndarray:
+    """Times that resolve both the plateau and the escape.
+
+    The union of ``0``, ``n_log`` log-spaced points from ``t_min`` to
+    ``t_max`` (the start of the dynamics) and ``n_lin`` evenly spaced points
+    on ``[0, t_max]`` (the escape, which happens at ``t = O(log d)``).
+
+    Parameters
+    ----------
+    t_max : float
+        Final time, ``> 0``.
+    t_min : float, optional
+        First log-spaced time; default ``t_max * 1e-4``.
+    n_log, n_lin : int
+        Numbers of log-spaced and linearly spaced points.
+
+    Returns
+    -------
+    ndarray
+        Sorted unique times starting at 0 and ending at ``t_max``.
+    """
+    t_max = _check_real("t_max", t_max, positive=True)
+    t_min = t_max * 1e-4 if t_min is None else _check_real("t_min", t_min, positive=True)
+    if t_min >= t_max:
+        raise ValueError(f"t_min must be < t_max, got t_min = {t_min}, t_max = {t_max}")
+    n_log = _check_int("n_log", n_log, 0)
+    n_lin = _check_int("n_lin", n_lin, 2)
+    t = np.concatenate([[0.0], np.geomspace(t_min, t_max, n_log) if n_log else [], np.linspace(0, t_max, n_lin)])
+    return np.unique(t)
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Sufficient statistics of ``n_runs`` runs on a common time grid.
+
+    Attributes
+    ----------
+    t : ndarray, shape (n_t,)
+        Times, in units ``t = ν γ / (p d)``.
+    m : ndarray, shape (n_runs, n_t, p)
+    Q : ndarray, shape (n_runs, n_t, p, p) or None
+        ``None`` when not stored (large p, to save memory).
+    a : ndarray, shape (n_runs, n_t, p)
+    risk : ndarray, shape (n_runs, n_t)
+        Population risk (Eq. 6), including ``Δ/2``.
+    problem : Problem
+    method : str
+        ``"sgd-full"``, ``"sgd-exact"``, ``"ode"`` or ``"sde"``.
+    diverged : ndarray of bool, shape (n_runs,)
+        Runs that blew up (their values are NaN from the divergence on).
+    """
+
+    t: np.ndarray
+    m: np.ndarray
+    Q: np.ndarray | None
+    a: np.ndarray
+    risk: np.ndarray
+    problem: Problem
+    method: str
+    diverged: np.ndarray = field(default=None)
+
+    def __post_init__(self):
+        if self.diverged is None:
+            object.__setattr__(self, "diverged", np.zeros(self.m.shape[0], dtype=bool))
+
+    @property
+    def n_runs(self) -> int:
+        return self.m.shape[0]
+
+    @property
+    def excess_risk(self) -> np.ndarray:
+        """``R(t) - Δ/2``, shape (n_runs, n_t): the quantity of Eq. 9."""
+        return self.risk - self.problem.delta / 2
+
+    def run(self, i) -> "Trajectory":
+        """The runs ``i`` (int, slice or index array) as a Trajectory."""
+        idx = np.atleast_1d(np.arange(self.n_runs)[i])
+        return Trajectory(
+            self.t, self.m[idx], None if self.Q is None else self.Q[idx], self.a[idx],
+            self.risk[idx], self.problem, self.method, self.diverged[idx],
+        )
+
+    def at(self, t: float):
+        """Index of the saved time closest to ``t``."""
+        return int(np.argmin(np.abs(self.t - t)))
+
+    @staticmethod
+    def concatenate(trajectories) -> "Trajectory":
+        """Stack the runs of trajectories saved on the same grid."""
+        trajectories = list(trajectories)
+        first = trajectories[0]
+        for tr in trajectories[1:]:
+            if not np.array_equal(tr.t, first.t) or tr.problem != first.problem:
+                raise ValueError("trajectories must share time grid and problem")
+        cat = lambda name: np.concatenate([getattr(tr, name) for tr in trajectories])  # noqa: E731
+        Q = None if any(tr.Q is None for tr in trajectories) else cat("Q")
+        return Trajectory(first.t, cat("m"), Q, cat("a"), cat("risk"), first.problem, first.method, cat("diverged"))
+
+
+def _first_crossing(t, g):
+    """First time where ``g`` (shape (n_runs, n_t)) becomes <= 0, by linear
+    interpolation between saved points; inf where it never does."""
+    out = np.full(g.shape[0], np.inf)
+    below = g <= 0
+    hit = below.any(axis=1)
+    k = np.argmax(below, axis=1)
+    for r in np.nonzero(hit)[0]:
+        j = k[r]
+        if j == 0:
+            out[r] = t[0]
+            continue
+        g0, g1 = g[r, j - 1], g[r, j]
+        out[r] = t[j - 1] + (t[j] - t[j - 1]) * g0 / (g0 - g1)
+    return out
+
+
+def exit_time(trajectory: Trajectory, T: float, criterion: str = "risk") -> np.ndarray:
+    r"""Exit time from mediocrity of every run (Eq. 9).
+
+    ``criterion="risk"`` (Eq. 9): the first ``t`` with
+
+    .. math::  \mathcal{R}(t) - \Delta/2 \le (1 - T)\,(\mathcal{R}(0) - \Delta/2),
+
+    which on the sphere at ``p = 1`` reads ``m(t)² >= T + (1 - T) m(0)²``.
+
+    ``criterion="max_m"`` (App. I, for a trained second layer, whose risk
+    moves at once by fitting ``a``): the same threshold written for the
+    largest overlap, ``max_j m_j(t)² >= T + (1 - T) max_j m_j(0)²``.
+
+    The crossing is located by linear interpolation between saved points.
+
+    Parameters
+    ----------
+    trajectory : Trajectory
+    T : float
+        Relative threshold, ``0 < T < 1``.
+    criterion : {"risk", "max_m"}
+
+    Returns
+    -------
+    ndarray, shape (n_runs,)
+        Exit times; ``inf`` for runs that do not exit before the last saved
+        time (and for diverged runs).
+    """
+    if not isinstance(trajectory, Trajectory):
+        raise ValueError(f"trajectory must be a Trajectory, got {type(trajectory).__name__}")
+    T = _check_real("T", T)
+    if not 0 < T < 1:
+        raise ValueError(f"T must be in (0, 1), got {T}")
+    if criterion == "risk":
+        e = trajectory.excess_risk
+        g = e - (1 - T) * e[:, :1]
+    elif criterion == "max_m":
+        mm = np.max(trajectory.m**2, axis=2)
+        g = (T + (1 - T) * mm[:, :1]) - mm
+    else:
+        raise ValueError(f"criterion must be 'risk' or 'max_m', got {criterion!r}")
+    g = np.where(np.isnan(g), np.inf, g)
+    return _first_crossing(trajectory.t, g)
