@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
-from .chain import _chain_advance, _chain_gap, _chain_stats
+from .chain import _chain_advance, _chain_advance_p1, _chain_gap, _chain_stats
 from .problem import Problem, State, _check_int, _check_real
 from .risk import population_risk
 from .trajectory import Trajectory, time_grid
@@ -97,7 +97,7 @@ def _full_advance(W, norms2, a, x, lam, rng, n_steps, p, d, gamma, delta, spheri
         for j in range(p):
             f += a[j] * lam[j] * lam[j]
         E = f / p - lam_star * lam_star - sqrt_delta * rng.standard_normal()
-        if not np.isfinite(E) or abs(E) > 1e150:
+        if not np.isfinite(E) or abs(E) > 1e40:
             return step, 2
         for j in range(p):
             coef = gamma * 2.0 / p * E * a[j] * lam[j]
@@ -145,8 +145,9 @@ def _full_stats(W, norms2, spherical, d):
 # ----------------------------------------------------------------------------
 
 class _ChainRun:
-    def __init__(self, problem, coords, a, rng):
+    def __init__(self, problem, coords, a, rng, generic=False):
         p = problem.p
+        self.kernel = _chain_advance_p1 if (p == 1 and not generic) else _chain_advance
         self.pb, self.rng = problem, rng
         self.C, self.a = coords.copy(), a.copy()
         self.M = np.zeros((p + 1, p + 2))
@@ -157,7 +158,7 @@ class _ChainRun:
 
     def advance(self, n, exit_mode=0, level=0.0, check_every=1):
         pb = self.pb
-        return _chain_advance(self.C, self.a, self.M, self.g, self.lam, self.rng, n, pb.p, pb.d,
+        return self.kernel(self.C, self.a, self.M, self.g, self.lam, self.rng, n, pb.p, pb.d,
                               pb.gamma, pb.delta, pb.spherical, pb.train_second_layer,
                               exit_mode, level, check_every, self.gap_state)
 
