@@ -226,7 +226,7 @@ def _map_runs(fn, n_runs, n_threads, progress, desc):
     """Apply ``fn(r)`` to every run index, on threads, with a progress bar."""
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # plain text bar: works in terminals, notebooks and papermill
 
         bar = tqdm(total=n_runs, desc=desc, unit="run")
 
