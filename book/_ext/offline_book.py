@@ -5,9 +5,13 @@ the configuration is ready (``config-inited``):
 
 1. **MathJax without a CDN.** The MathJax 3 distribution shipped inside the
    ``sphinx-mathjax-offline`` wheel (``<site-packages>/sphinx-mathjax-offline/
-   static/mathjax``) is added to ``html_static_path``, so Sphinx copies it to
-   ``_build/html/_static/mathjax``; ``mathjax_path`` points at the local
-   ``mathjax/tex-chtml.js`` (relative to ``_static``).
+   static/mathjax``) is mirrored, without the combined components the book does
+   not use (SVG output, ``tex-svg*.js``, ``mml-*.js``...), to
+   ``_build/offline_static/mathjax``, which is added to ``html_static_path``, so
+   Sphinx copies it to ``_build/html/_static/mathjax``; ``mathjax_path`` points at
+   the local ``mathjax/tex-chtml.js`` (relative to ``_static``). Everything that
+   ``tex-chtml.js`` may load on demand (TeX extensions, CHTML fonts, menu,
+   accessibility, speech rules) is kept.
 2. **One Sphinx source per chapter.** A chapter is a jupytext pair
    ``ch.md`` (MyST, human-authored) + ``ch.ipynb`` (the Sphinx source, so that
    launch/download buttons open the notebook). Both would map to the docname
@@ -21,10 +25,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 MATHJAX_DIST = "sphinx-mathjax-offline"  # the wheel's top-level package (hyphenated)
 MATHJAX_ENTRY = "mathjax/tex-chtml.js"  # relative to _static
+# parts of the MathJax distribution that tex-chtml.js never loads
+MATHJAX_SKIP_DIRS = ("output/svg", "adaptors")
 PRUNE_DIRS = {"_build", "runs", "node_modules", "__pycache__", "mdlib", "tests", "scripts"}
 
 
@@ -42,6 +49,25 @@ def mathjax_static_dir() -> Path:
     return static
 
 
+def mirror_mathjax(dest: Path) -> Path:
+    """Copy the MathJax files the book needs to ``dest/mathjax``; return *dest*."""
+    src = mathjax_static_dir() / "mathjax"
+    target = dest / "mathjax"
+    shutil.rmtree(target, ignore_errors=True)
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src)
+        if path.is_dir():
+            continue
+        if len(rel.parts) == 1 and rel.as_posix() != Path(MATHJAX_ENTRY).name:
+            continue  # other combined components (tex-svg.js, mml-chtml.js, ...)
+        if any(rel.as_posix().startswith(d + "/") for d in MATHJAX_SKIP_DIRS):
+            continue
+        out = target / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, out)
+    return dest
+
+
 def paired_markdown_twins(srcdir: str | os.PathLike) -> list[str]:
     """``.md`` files (posix paths relative to *srcdir*) that have an ``.ipynb`` twin."""
     srcdir = Path(srcdir)
@@ -57,7 +83,7 @@ def paired_markdown_twins(srcdir: str | os.PathLike) -> list[str]:
 
 def _config_inited(app, config):
     # 1. MathJax served from _static/mathjax
-    static = str(mathjax_static_dir())
+    static = str(mirror_mathjax(Path(app.outdir).parent / "offline_static"))
     if static not in config.html_static_path:
         config.html_static_path = list(config.html_static_path) + [static]
     config.mathjax_path = MATHJAX_ENTRY
