@@ -580,3 +580,44 @@ def test_ou_limits_and_parameters():
     se = np.std((inc - inc.mean()) ** 2) / math.sqrt(inc.size)
     assert var == pytest.approx(48 + 4 * delta, abs=4 * se)
     assert th.ou_parameters_p1(100, 0.05, delta)[1] == pytest.approx(0.05 / 100 * (48 + 4 * delta))
+
+
+# ---------------------------------------------------------------------------
+# cross-checks with mdlib.ode (written independently by another module)
+# ---------------------------------------------------------------------------
+
+def _mdlib_ode():
+    return pytest.importorskip("mdlib.ode")
+
+
+def test_reference_drift_agrees_with_mdlib_ode():
+    ode = _mdlib_ode()
+    rng = np.random.default_rng(14)
+    for p in [1, 2, 4]:
+        prob = Problem(p=p, d=1000, gamma=0.3, delta=0.2)
+        s = random_init(Problem(p=p, d=10, gamma=0.3), n_runs=3, seed=rng.integers(1 << 30))
+        for r in range(3):
+            dm, dQ, _ = ode.ode_drift(prob, s.m[r], s.Q[r])
+            rm, rQ = spherical_drift(s.m[r], s.Q[r], 0.3, 0.2)
+            np.testing.assert_allclose(dm, rm, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(dQ, rQ, rtol=1e-10, atol=1e-12)
+        if p > 1:
+            wm, wq = ode.mediocrity_rates(prob)
+            assert wm == pytest.approx(th.omega_m(p, 0.3, 0.2), rel=1e-5)
+            assert wq == pytest.approx(th.omega_q(p, 0.3), rel=1e-5)
+
+
+@pytest.mark.parametrize("p", [2, 5])
+def test_quenched_formula_vs_mdlib_ode_exit_times(p):
+    """Eq. 46 per sample and averaged, against mdlib.ode.ode_exit_time on exact initial conditions."""
+    ode = _mdlib_ode()
+    d, delta, T = 100_000, 0.0, 0.01
+    gamma = th.gamma_opt(p, delta)
+    prob = Problem(p=p, d=d, gamma=gamma, delta=delta)
+    s = random_init(prob, n_runs=8, seed=15)
+    mu0 = d * np.sum(s.m**2, axis=1)
+    tau0 = d * np.sum((s.Q - np.eye(p)) ** 2, axis=(1, 2))
+    formula = th.exit_time_given_init(p, d, gamma, delta, T, mu0, tau0)
+    t_ode = ode.ode_exit_time(prob, s, T, t_max=20.0)
+    assert np.max(np.abs(t_ode / formula - 1)) < 0.03
+    assert abs(t_ode.mean() / formula.mean() - 1) < 0.015
