@@ -1,0 +1,602 @@
+r"""Leading stochastic correction to the ODEs: the SDE of Sec. 2 and Apps. D.2, F, G.
+
+One SGD step moves the sufficient statistics by ``dt × X`` with
+``dt = γ/(p d)`` and the increment variables (``|x|² → 1``; sign
+convention of :mod:`mdlib.ode`)
+
+.. math::
+
+    \mathcal{M}_j = -2a_j\mathcal{E}\lambda_j\lambda_\star, \quad
+    \mathcal{Q}_{jl} = -2(a_j + a_l)\mathcal{E}\lambda_j\lambda_l
+        + \frac{4\gamma}{p} a_j a_l \mathcal{E}^2\lambda_j\lambda_l, \quad
+    \mathcal{A}_j = -\mathcal{E}\lambda_j^2 .
+
+Over a time ``h`` (``h/dt`` steps) their sum has mean ``h E[X]`` and
+covariance ``h · dt · Cov[X]``, hence the diffusion approximation of
+Eq. 53,
+
+.. math::  dX = \mathbb{E}[X]\,dt + \sqrt{\gamma/(pd)}\;\Sigma^{1/2}\,dB_t,
+   \qquad \Sigma = \mathrm{Cov}[X] \quad (\text{Eq. 54}).
+
+``Σ`` involves ``E[E^k λ_a λ_b λ_c λ_d]`` up to ``k = 4`` (twelfth-order
+Gaussian moments), computed exactly by the generating-function series of
+:mod:`mdlib.moments`.  The variables are ``M_j`` (``j < p``), ``𝒬_jl``
+(``j <= l``, upper triangle) and, when the second layer is trained,
+``A_j``; Eq. 54 lists both ``𝒬_jl`` and ``𝒬_lj``, which are equal.
+
+Projected SGD (Eq. 20) renormalises each ``w_j``; to leading order the
+projected increments are the linear image ``P X`` of the unconstrained
+ones (Eqs. 30–31, 34 and App. G.2),
+
+.. math::
+
+    \delta m_j = \mathcal{M}_j - \tfrac{m_j}{2}\mathcal{Q}_{jj}, \qquad
+    \delta Q_{jl} = \mathcal{Q}_{jl} - \tfrac{Q_{jl}}{2}(\mathcal{Q}_{jj} + \mathcal{Q}_{ll}),
+
+so the projected SDE has drift ``P E[X]`` (= Eq. 21) and diffusion
+covariance ``P Σ Pᵀ``; only ``m`` and the off-diagonal ``Q`` evolve
+(``Q_jj ≡ 1``).  The second-order terms of the normalisation
+(``-½ dm dQ_jj + ⅜ m dQ_jj²``, App. D.2/G.2) give an O(γ/(pd)) Itô drift,
+available through ``ito_correction=True``.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numba
+import numpy as np
+
+from .moments import _increment_moments
+from .problem import Problem, State, _check_real
+from .risk import population_risk
+from .trajectory import Trajectory, time_grid
+
+__all__ = [
+    "increment_labels",
+    "increment_mean",
+    "increment_covariance",
+    "p1_covariance_eq55",
+    "ito_correction",
+    "ito_correction_size",
+    "integrate_sde",
+]
+
+_DIVERGENCE = 1e6
+
+
+# --------------------------------------------------------------------------- #
+# bookkeeping of the increment variables
+# --------------------------------------------------------------------------- #
+class _Spec:
+    """Index tables of the unconstrained increment variables and of the
+    (projected) state variables, as int arrays for the numba kernels."""
+
+    def __init__(self, p, spherical, train):
+        self.p, self.spherical, self.train = p, spherical, train
+        iu = np.triu_indices(p)
+        nq = iu[0].size
+        self.nv = p + nq + (p if train else 0)
+        pu = [j for j in range(p)] + list(iu[0]) + ([j for j in range(p)] if train else [])
+        pv = [p] * p + list(iu[1]) + ([j for j in range(p)] if train else [])
+        self.pu = np.array(pu, dtype=np.int64)
+        self.pv = np.array(pv, dtype=np.int64)
+        # kind: 0 = M, 1 = Q, 2 = A ; (j, l) indices
+        self.kind = np.array([0] * p + [1] * nq + ([2] * p if train else []), dtype=np.int64)
+        self.vj = np.concatenate([np.arange(p), iu[0], np.arange(p) if train else []]).astype(np.int64)
+        self.vl = np.concatenate([np.full(p, p), iu[1], np.arange(p) if train else []]).astype(np.int64)
+        self.iQ = np.full((p, p), -1, dtype=np.int64)  # variable index of 𝒬_jl
+        for k, (j, l) in enumerate(zip(*iu)):
+            self.iQ[j, l] = self.iQ[l, j] = p + k
+        # state (row) variables
+        if spherical:
+            ju = np.triu_indices(p, 1)
+        else:
+            ju = iu
+        ns = ju[0].size
+        self.rkind = np.array([0] * p + [1] * ns + ([2] * p if train else []), dtype=np.int64)
+        self.rj = np.concatenate([np.arange(p), ju[0], np.arange(p) if train else []]).astype(np.int64)
+        self.rl = np.concatenate([np.full(p, p), ju[1], np.arange(p) if train else []]).astype(np.int64)
+        self.nr = self.rkind.size
+        self.rvar = np.array([next(v for v in range(self.nv) if self.kind[v] == k and self.vj[v] == j
+                                   and self.vl[v] == l) for k, j, l in zip(self.rkind, self.rj, self.rl)],
+                             dtype=np.int64)
+
+    def labels(self, projected):
+        if projected:
+            kinds, js, ls = self.rkind, self.rj, self.rl
+        else:
+            kinds, js, ls = self.kind, self.vj, self.vl
+        out = []
+        for k, j, l in zip(kinds, js, ls):
+            out.append(("m", int(j)) if k == 0 else ("Q", int(j), int(l)) if k == 1 else ("a", int(j)))
+        return out
+
+
+# --------------------------------------------------------------------------- #
+# numba kernels (allocation-free inner loops: p = 1 costs ~1 µs per run-step)
+# --------------------------------------------------------------------------- #
+@numba.njit(cache=True)
+def _unconstrained_stats(m, Q, a, p, gamma, delta, pu, pv, kind, vj, vl,
+                         omega, b, c1, c2, K, g, work, mean, cov):
+    """Mean and covariance of the unconstrained increments X at one state."""
+    n = p + 1
+    for i in range(p):
+        for j in range(p):
+            omega[i, j] = Q[i, j]
+        omega[i, p] = m[i]
+        omega[p, i] = m[i]
+        b[i] = a[i] / p
+    omega[p, p] = 1.0
+    b[p] = -1.0
+    nv = pu.shape[0]
+    for v in range(nv):
+        j, l = vj[v], vl[v]
+        c2[v] = 0.0
+        if kind[v] == 0:
+            c1[v] = -2.0 * a[j]
+        elif kind[v] == 1:
+            c1[v] = -2.0 * (a[j] + a[l])
+            c2[v] = 4.0 * gamma / p * a[j] * a[l]
+        else:
+            c1[v] = -1.0
+    _increment_moments(omega, b, delta, pu, pv, c1, c2, K, g, work, mean, cov)
+    for v in range(nv):
+        for w in range(nv):
+            cov[v, w] -= mean[v] * mean[w]
+
+
+@numba.njit(cache=True)
+def _projection(m, Q, spherical, rkind, rj, rl, rvar, iQ, P):
+    """Jacobian P of the (linearised) projection; rows = state variables,
+    columns = unconstrained increment variables (``rvar[r]`` is the
+    variable of the same name as row ``r``)."""
+    nr = P.shape[0]
+    P[:, :] = 0.0
+    for r in range(nr):
+        j, l = rj[r], rl[r]
+        P[r, rvar[r]] = 1.0
+        if spherical:
+            if rkind[r] == 0:
+                P[r, iQ[j, j]] -= 0.5 * m[j]
+            elif rkind[r] == 1:
+                P[r, iQ[j, j]] -= 0.5 * Q[j, l]
+                P[r, iQ[l, l]] -= 0.5 * Q[j, l]
+
+
+@numba.njit(cache=True)
+def _project_moments(P, mean, cov, PC, drift, C):
+    """drift = P mean, C = P cov Pᵀ (explicit loops: tiny matrices)."""
+    nr, nv = P.shape
+    for r in range(nr):
+        acc = 0.0
+        for v in range(nv):
+            acc += P[r, v] * mean[v]
+        drift[r] = acc
+        for w in range(nv):
+            acc = 0.0
+            for v in range(nv):
+                acc += P[r, v] * cov[v, w]
+            PC[r, w] = acc
+    for r in range(nr):
+        for s in range(r + 1):
+            acc = 0.0
+            for w in range(nv):
+                acc += PC[r, w] * P[s, w]
+            C[r, s] = acc
+            C[s, r] = acc
+
+
+@numba.njit(cache=True)
+def _psd_cholesky(C, L):
+    """Lower-triangular L with L Lᵀ = C for positive semi-definite C;
+    pivots at or below round-off (or negative, off the physical domain)
+    give zero columns instead of a failure."""
+    nr = C.shape[0]
+    scale = 0.0
+    for r in range(nr):
+        scale = max(scale, abs(C[r, r]))
+    tol = 1e-13 * scale
+    for j in range(nr):
+        for i in range(nr):
+            L[i, j] = 0.0
+        s = C[j, j]
+        for k in range(j):
+            s -= L[j, k] * L[j, k]
+        if s <= tol:
+            continue
+        d = np.sqrt(s)
+        L[j, j] = d
+        for i in range(j + 1, nr):
+            s = C[i, j]
+            for k in range(j):
+                s -= L[i, k] * L[j, k]
+            L[i, j] = s / d
+
+
+@numba.njit(cache=True)
+def _ito(m, Q, cov, rkind, rj, rl, iQ, scale, out):
+    """Itô drift of the normalisation (App. D.2, G.2), times ``scale``."""
+    for r in range(rkind.shape[0]):
+        j, l = rj[r], rl[r]
+        if rkind[r] == 0:
+            jj = iQ[j, j]
+            out[r] = scale * (-0.5 * cov[j, jj] + 0.375 * m[j] * cov[jj, jj])
+        elif rkind[r] == 1:
+            jj, ll, jl = iQ[j, j], iQ[l, l], iQ[j, l]
+            out[r] = scale * (Q[j, l] / 8.0 * (3.0 * cov[jj, jj] + 3.0 * cov[ll, ll] + 2.0 * cov[jj, ll])
+                              - 0.5 * (cov[jl, jj] + cov[jl, ll]))
+        else:
+            out[r] = 0.0
+
+
+@numba.njit(cache=True)
+def _sde_steps(m, Q, a, xi, h, n_steps, p, gamma, delta, dt_sgd, spherical, ito,
+               pu, pv, kind, vj, vl, iQ, rkind, rj, rl, rvar, diverged):
+    """``n_steps`` Euler–Maruyama steps of size ``h`` for every run, in place.
+
+    ``xi`` has shape (n_steps, n_runs, nr): standard normal draws.
+    """
+    R = m.shape[0]
+    n = p + 1
+    nv = pu.shape[0]
+    nr = rkind.shape[0]
+    omega = np.empty((n, n))
+    b = np.empty(n)
+    c1 = np.empty(nv)
+    c2 = np.empty(nv)
+    K = np.empty((5, n, n))
+    g = np.empty(5)
+    work = np.zeros(10)
+    mean = np.empty(nv)
+    cov = np.empty((nv, nv))
+    P = np.empty((nr, nv))
+    PC = np.empty((nr, nv))
+    C = np.empty((nr, nr))
+    L = np.empty((nr, nr))
+    drift = np.empty(nr)
+    corr = np.empty(nr)
+    dx = np.empty(nr)
+    noise_scale = np.sqrt(dt_sgd * h)
+    for r in range(R):
+        if diverged[r]:
+            continue
+        for s in range(n_steps):
+            _unconstrained_stats(m[r], Q[r], a[r], p, gamma, delta, pu, pv, kind, vj, vl,
+                                 omega, b, c1, c2, K, g, work, mean, cov)
+            _projection(m[r], Q[r], spherical, rkind, rj, rl, rvar, iQ, P)
+            _project_moments(P, mean, cov, PC, drift, C)
+            if ito and spherical:
+                _ito(m[r], Q[r], cov, rkind, rj, rl, iQ, dt_sgd, corr)
+                for k in range(nr):
+                    drift[k] += corr[k]
+            _psd_cholesky(C, L)
+            for k in range(nr):
+                acc = 0.0
+                for i in range(k + 1):
+                    acc += L[k, i] * xi[s, r, i]
+                dx[k] = drift[k] * h + noise_scale * acc
+            bad = False
+            for k in range(nr):
+                j, l = rj[k], rl[k]
+                if rkind[k] == 0:
+                    m[r, j] += dx[k]
+                    v = m[r, j]
+                elif rkind[k] == 1:
+                    Q[r, j, l] += dx[k]
+                    if j != l:
+                        Q[r, l, j] = Q[r, j, l]
+                    v = Q[r, j, l]
+                else:
+                    a[r, j] += dx[k]
+                    v = a[r, j]
+                if not np.isfinite(v) or abs(v) > 1e6:
+                    bad = True
+            if bad:
+                diverged[r] = True
+                break
+
+
+# --------------------------------------------------------------------------- #
+# public functions
+# --------------------------------------------------------------------------- #
+def _check_problem(problem):
+    if not isinstance(problem, Problem):
+        raise ValueError(f"problem must be a Problem, got {type(problem).__name__}")
+
+
+def _as_state_arrays(problem, m, Q, a):
+    p = problem.p
+    m = np.asarray(m, dtype=float)
+    if m.ndim == 0 and p == 1:
+        m = m.reshape(1)
+    if m.shape != (p,):
+        raise ValueError(f"m must have shape ({p},), got {m.shape}")
+    Q = np.eye(p) if Q is None else np.asarray(Q, dtype=float)
+    if Q.ndim == 0 and p == 1:
+        Q = Q.reshape(1, 1)
+    if Q.shape != (p, p):
+        raise ValueError(f"Q must have shape ({p}, {p}), got {Q.shape}")
+    a = np.ones(p) if a is None else np.asarray(a, dtype=float)
+    if a.ndim == 0 and p == 1:
+        a = a.reshape(1)
+    if a.shape != (p,):
+        raise ValueError(f"a must have shape ({p},), got {a.shape}")
+    if not (np.all(np.isfinite(m)) and np.all(np.isfinite(Q)) and np.all(np.isfinite(a))):
+        raise ValueError("m, Q and a must be finite")
+    return np.ascontiguousarray(m), np.ascontiguousarray(Q), np.ascontiguousarray(a)
+
+
+def _stats(problem, m, Q, a, projected):
+    _check_problem(problem)
+    if projected not in (True, False):
+        raise ValueError(f"projected must be True or False, got {projected!r}")
+    if projected and not problem.spherical:
+        raise ValueError("projected=True needs a spherical problem (projected SGD)")
+    m, Q, a = _as_state_arrays(problem, m, Q, a)
+    spec = _Spec(problem.p, problem.spherical, problem.train_second_layer)
+    p = problem.p
+    n, nv = p + 1, spec.nv
+    mean = np.empty(nv)
+    cov = np.empty((nv, nv))
+    _unconstrained_stats(m, Q, a, p, problem.gamma, problem.delta, spec.pu, spec.pv, spec.kind,
+                         spec.vj, spec.vl, np.empty((n, n)), np.empty(n), np.empty(nv), np.empty(nv),
+                         np.empty((5, n, n)), np.empty(5), np.zeros(10), mean, cov)
+    if not projected:
+        return spec, mean, cov, None
+    P = np.empty((spec.nr, nv))
+    _projection(m, Q, True, spec.rkind, spec.rj, spec.rl, spec.rvar, spec.iQ, P)
+    return spec, mean, cov, P
+
+
+def increment_labels(problem: Problem, projected: bool = False):
+    """Names of the increment variables, in the order used by this module.
+
+    Unconstrained: ``("m", j)`` for ``M_j``, ``("Q", j, l)`` (``j <= l``) for
+    ``𝒬_jl``, ``("a", j)`` for ``A_j`` when the second layer is trained.
+    Projected: ``m_j``, the off-diagonal ``Q_jl`` (``j < l``), ``a_j``.
+    """
+    _check_problem(problem)
+    return _Spec(problem.p, problem.spherical, problem.train_second_layer).labels(projected)
+
+
+def increment_mean(problem: Problem, m, Q=None, a=None, projected: bool = False):
+    r"""``E[X]`` of the per-step increment variables (= the ODE drift).
+
+    Parameters
+    ----------
+    problem : Problem
+    m : array_like, shape (p,)
+    Q : array_like, shape (p, p), optional (default identity)
+    a : array_like, shape (p,), optional (default ones)
+    projected : bool
+        Return the projected drift ``P E[X]`` (Eq. 21) instead of
+        ``(Ψ, Φ_{j<=l}, da)`` (Eq. 17); needs a spherical problem.
+
+    Returns
+    -------
+    ndarray, shape (n_var,)
+        In the order of :func:`increment_labels`.
+    """
+    spec, mean, cov, P = _stats(problem, m, Q, a, projected)
+    return mean if P is None else P @ mean
+
+
+def increment_covariance(problem: Problem, m, Q=None, a=None, projected: bool = False):
+    r"""Covariance Σ of the per-step increment variables (Eq. 54), exact.
+
+    .. math::
+
+        \Sigma_{XY} = \mathbb{E}[XY] - \mathbb{E}[X]\mathbb{E}[Y],
+
+    with ``X, Y`` among ``M_j = -2a_j E λ_j λ*``,
+    ``𝒬_jl = -2(a_j + a_l) E λ_j λ_l + (4γ/p) a_j a_l E² λ_j λ_l`` and (trained
+    second layer) ``A_j = -E λ_j²``, from the exact moments
+    ``E[E^k λ_a λ_b λ_c λ_d]``, ``k <= 4`` (:mod:`mdlib.moments`).
+
+    Parameters
+    ----------
+    problem : Problem
+    m : array_like, shape (p,)
+    Q : array_like, shape (p, p), optional (default identity)
+    a : array_like, shape (p,), optional (default ones)
+    projected : bool
+        Return ``P Σ Pᵀ``, the covariance of the projected increments
+        (Eq. 34, App. G.2), instead; needs a spherical problem.
+
+    Returns
+    -------
+    ndarray, shape (n_var, n_var)
+        In the order of :func:`increment_labels`.  Multiply by
+        ``γ/(p d)`` for the SDE's diffusion matrix per unit time.
+    """
+    spec, mean, cov, P = _stats(problem, m, Q, a, projected)
+    return cov if P is None else P @ cov @ P.T
+
+
+def p1_covariance_eq55(m, gamma, delta=0.0):
+    r"""The paper's Eq. 55 (p = 1, a = 1, Q = 1), transcribed for comparison.
+
+    Returns the 2×2 matrix of ``(Var M, Cov(M, 𝒬_11); Cov, Var 𝒬_11)`` as
+    printed in App. G.3.  Compare with :func:`increment_covariance` (the
+    tests show which coefficients differ).
+
+    Parameters
+    ----------
+    m, gamma, delta : float
+
+    Returns
+    -------
+    ndarray, shape (2, 2)
+    """
+    m = float(m)
+    g = _check_real("gamma", gamma, positive=True)
+    D = _check_real("delta", delta, nonnegative=True)
+    var_q = (576 * g**2 * D * m**4 - 2496 * g**2 * D * m**2 - 11520 * g**2 * m**6 + 54144 * g**2 * m**4
+             - 73728 * g**2 * m**2 + 544 * g * D * m**2 - 11136 * g * m**4 + 22272 * g * m**2 + 320 * m**4
+             - 1600 * m**2 + 32 * g**2 * D**2 + 1920 * g**2 * D + 31104 * g**2 - 544 * g * D - 11136 * g
+             + 48 * D + 1280)
+    cov_mq = (72 * g * D * m**3 - 72 * g * D * m - 1440 * g * m**5 + 2880 * g * m**3 - 1440 * g * m
+              + 24 * D * m - 480 * m**3 + 480 * m)
+    var_m = 8 * D * m**2 - 192 * m**4 + 144 * m**2 + 4 * D + 48
+    return np.array([[var_m, cov_mq], [cov_mq, var_q]])
+
+
+def ito_correction(problem: Problem, m, Q=None, a=None):
+    r"""The O(γ/(pd)) Itô drift of the projection (App. D.2, G.2).
+
+    Second-order terms of ``(1 + δQ_jj)^{-1/2}``, with ``δx δy → (γ/(pd)) Σ_xy dt``:
+
+    .. math::
+
+        \delta m_j &\mathrel{+}= \frac{\gamma}{pd}\Big[-\tfrac12\Sigma_{\mathcal{M}_j\mathcal{Q}_{jj}}
+             + \tfrac38 m_j\Sigma_{\mathcal{Q}_{jj}\mathcal{Q}_{jj}}\Big], \\
+        \delta Q_{jl} &\mathrel{+}= \frac{\gamma}{pd}\Big[\tfrac{Q_{jl}}{8}\big(3\Sigma_{jj,jj}
+             + 3\Sigma_{ll,ll} + 2\Sigma_{jj,ll}\big) - \tfrac12(\Sigma_{jl,jj} + \Sigma_{jl,ll})\Big].
+
+    (App. D.2 prints ``dq² = (γ/d) σ_m²``; it is ``σ_Q²``.)  Zero for plain
+    SGD, which has no projection.
+
+    Returns
+    -------
+    ndarray, shape (n_state,)
+        Per unit time, in the order of ``increment_labels(problem, projected=True)``
+        (or of the unconstrained labels for plain SGD).
+    """
+    _check_problem(problem)
+    spec = _Spec(problem.p, problem.spherical, problem.train_second_layer)
+    if not problem.spherical:
+        return np.zeros(spec.nr)
+    spec, mean, cov, P = _stats(problem, m, Q, a, True)
+    m, Q, a = _as_state_arrays(problem, m, Q, a)
+    out = np.empty(spec.nr)
+    _ito(m, Q, cov, spec.rkind, spec.rj, spec.rl, spec.iQ, problem.dt, out)
+    return out
+
+
+def ito_correction_size(problem: Problem, m, Q=None, a=None) -> float:
+    r"""``‖Itô correction‖ / ‖drift‖`` at one state (Euclidean norms).
+
+    The drift is the projected ODE drift (Eq. 21).  Both vanish at exact
+    mediocrity (``m = 0``, ``Q = I``), so evaluate slightly off it (e.g.
+    ``m = 1/sqrt(d)``); the ratio is O(γ/(pd)).
+    """
+    corr = ito_correction(problem, m, Q, a)
+    proj = problem.spherical
+    drift = increment_mean(problem, m, Q, a, projected=proj)
+    nd = np.linalg.norm(drift)
+    return float(np.linalg.norm(corr) / nd) if nd > 0 else float("inf") if np.linalg.norm(corr) > 0 else 0.0
+
+
+def integrate_sde(problem: Problem, init: State, t_max: float, dt: float = 1e-3, seed=None, t_save=None,
+                  ito_correction: bool = False, progress: bool = False) -> Trajectory:
+    r"""Euler–Maruyama integration of the SDE (Eqs. 11, 32–34, 53).
+
+    .. math::
+
+        dx = b(x)\,dt + \sqrt{\gamma/(pd)}\;(P\Sigma P^\top)^{1/2}\,dB_t
+
+    where ``x`` collects ``m``, the free entries of ``Q`` (off-diagonal only
+    for projected SGD, where ``Q_jj ≡ 1`` is kept exactly) and ``a`` if
+    trained; ``b`` is the ODE drift (Eq. 17 or 21), ``Σ`` the exact
+    increment covariance (Eq. 54) and ``P`` the linearised projection
+    (identity for plain SGD).  The square root is a Cholesky factor that
+    tolerates semi-definite matrices (zero pivots give zero columns; any
+    square root gives the same law).  All runs are advanced together.
+
+    Parameters
+    ----------
+    problem : Problem
+    init : State
+        Initial conditions; use ``state.repeat(n)`` for ``n`` runs from one
+        start.
+    t_max : float
+        Final time.
+    dt : float
+        Largest Euler–Maruyama step (each interval between saved times is
+        split into equal steps no larger than ``dt``).
+    seed : int, SeedSequence or None
+        Seed for reproducibility.
+    t_save : array_like, optional
+        Increasing save times in ``[0, t_max]`` starting at 0; default
+        ``time_grid(t_max)``.
+    ito_correction : bool
+        Add the O(γ/(pd)) Itô drift of the projection
+        (:func:`ito_correction`).
+    progress : bool
+        tqdm progress bar.
+
+    Returns
+    -------
+    Trajectory
+        ``method="sde"``; runs that blew up are flagged ``diverged`` (NaN
+        from then on) with a RuntimeWarning.
+
+    Notes
+    -----
+    The cost per step grows like ``p^6`` (the covariance has O(p⁴)
+    entries, each a short sum); ``p <= 10`` is practical.
+    """
+    _check_problem(problem)
+    if not isinstance(init, State):
+        raise ValueError(f"init must be a State (from random_init or make_state), got {type(init).__name__}")
+    init.check_matches(problem)
+    t_max = _check_real("t_max", t_max, positive=True)
+    dt = _check_real("dt", dt, positive=True)
+    if ito_correction not in (True, False):
+        raise ValueError(f"ito_correction must be True or False, got {ito_correction!r}")
+    if t_save is None:
+        t_save = time_grid(t_max)
+    t_save = np.asarray(t_save, dtype=float)
+    if (t_save.ndim != 1 or t_save.size == 0 or not np.all(np.isfinite(t_save)) or t_save[0] != 0
+            or t_save[-1] > t_max * (1 + 1e-12) or np.any(np.diff(t_save) <= 0)):
+        raise ValueError("t_save must be strictly increasing times in [0, t_max] starting at 0")
+    rng = np.random.default_rng(seed)
+    p, R, nt = problem.p, init.n_runs, t_save.size
+    spec = _Spec(p, problem.spherical, problem.train_second_layer)
+    m = np.ascontiguousarray(init.m, dtype=float).copy()
+    Q = np.ascontiguousarray(init.Q, dtype=float).copy()
+    a = np.ascontiguousarray(init.a, dtype=float).copy()
+    if problem.spherical:
+        Q[:, np.arange(p), np.arange(p)] = 1.0
+    M_out = np.full((R, nt, p), np.nan)
+    A_out = np.full((R, nt, p), np.nan)
+    Q_out = np.full((R, nt, p, p), np.nan)
+    diverged = np.zeros(R, dtype=np.bool_)
+    t_div = np.full(R, np.inf)
+
+    def save(k):
+        ok = ~diverged
+        M_out[ok, k] = m[ok]
+        A_out[ok, k] = a[ok]
+        Q_out[ok, k] = Q[ok]
+
+    save(0)
+    pbar = None
+    if progress:
+        from tqdm.auto import tqdm
+        pbar = tqdm(total=t_max, desc="SDE", unit="t")
+    max_chunk = max(1, int(2_000_000 // max(1, R * spec.nr)))  # bound the memory of the noise draws
+    for k in range(1, nt):
+        span = t_save[k] - t_save[k - 1]
+        n_steps = max(1, int(np.ceil(span / dt - 1e-9)))
+        h = span / n_steps
+        done = 0
+        while done < n_steps:
+            c = min(max_chunk, n_steps - done)
+            xi = rng.standard_normal((c, R, spec.nr))
+            was = diverged.copy()
+            _sde_steps(m, Q, a, xi, h, c, p, problem.gamma, problem.delta, problem.dt, problem.spherical,
+                       bool(ito_correction), spec.pu, spec.pv, spec.kind, spec.vj, spec.vl, spec.iQ,
+                       spec.rkind, spec.rj, spec.rl, spec.rvar, diverged)
+            t_div[diverged & ~was] = t_save[k - 1] + (done + c) * h
+            done += c
+        save(k)
+        if pbar is not None:
+            pbar.update(span)
+    if pbar is not None:
+        pbar.close()
+    risk = population_risk(M_out, Q_out, A_out, problem.delta)
+    if diverged.any():
+        warnings.warn(f"{diverged.sum()} of {R} SDE runs diverged (first before t = {t_div[diverged].min():.4g})",
+                      RuntimeWarning, stacklevel=2)
+    return Trajectory(t_save.copy(), M_out, Q_out, A_out, risk, problem, "sde", diverged)
