@@ -92,7 +92,8 @@ def parameters_cells(nb) -> list:
 def parse_parameters_source(source: str) -> list[Parameter]:
     """Parse a parameters cell: every code line must read ``name = literal  # comment``.
 
-    Blank lines and lines holding only a comment are allowed. Raises
+    Blank lines and lines holding only a comment are allowed. A line may hold only
+    one ``=`` (papermill's ``--help-notebook`` silently skips any other). Raises
     :class:`ParametersError` naming the offending line otherwise.
     """
     params: list[Parameter] = []
@@ -100,6 +101,12 @@ def parse_parameters_source(source: str) -> list[Parameter]:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
+        if line.count("=") > 1:
+            raise ParametersError(
+                f"line {lineno} {line!r}: exactly one '=' per parameter line, none in the "
+                "comment or value (papermill --help-notebook skips such lines; "
+                "write '>=' as 'at least')"
+            )
         code, sep, comment = _split_comment(line)
         if not sep or not comment.strip():
             raise ParametersError(

@@ -157,6 +157,15 @@ def test_book_config_is_strict_and_offline():
     assert not launch.get("thebe")
 
 
+def test_extra_extensions_are_not_dropped():
+    """sphinx.config.extensions replaces jupyter-book's list: nothing may fall out."""
+    user = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["sphinx"]
+    wanted = list(user.get("extra_extensions") or []) + list(user.get("local_extensions") or {})
+    final = final_config()["extensions"]
+    missing = [ext for ext in wanted if ext not in final]
+    assert not missing, f"add {missing} to sphinx.config.extensions in _config.yml"
+
+
 def test_makefile_book_targets():
     text = (ROOT / "Makefile").read_text(encoding="utf-8")
     book = text[text.index("\nbook:"):text.index("\nbook-fast:")]
@@ -267,9 +276,12 @@ def test_papermill_lists_the_parameters_with_comments(nb_path):
         [PY, "-m", "papermill", "--help-notebook", str(nb_path)],
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout
+    # papermill prints "  name: type (default value)  help", wrapping long help
+    blocks = {m.group(1): " ".join(m.group(2).split())
+              for m in re.finditer(r"^  (\w+): (.*?)(?=^  \w+: |\Z)", out, re.M | re.S)}
     for p in bookinfo.chapter_parameters(nb_path):
-        line = next((ln for ln in out.splitlines() if ln.strip().startswith(p.name + ":")), "")
-        assert p.comment in line, f"papermill does not show {p.name!r} with its comment:\n{out}"
+        assert p.name in blocks, f"papermill does not list {p.name!r}:\n{out}"
+        assert " ".join(p.comment.split()) in blocks[p.name], f"{p.name!r} without its comment:\n{out}"
 
 
 @pytest.mark.parametrize(
@@ -278,9 +290,12 @@ def test_papermill_lists_the_parameters_with_comments(nb_path):
         ("n = 3", "trailing '# comment'"),
         ("n = 3  #   ", "trailing '# comment'"),
         ("import numpy as np  # numpy", "single assignment"),
-        ("a = b = 1  # two", "single assignment"),
+        ("a = b = 1  # two", "exactly one '='"),
+        ("a += 1  # two", "single assignment"),
         ("x = f(1)  # call", "literal"),
         ("n = 1  # a\nn = 2  # b", "twice"),
+        ("p = 2  # width (>= 2)", "exactly one '='"),
+        ("s = 'a=b'  # label", "exactly one '='"),
     ],
 )
 def test_parameters_cell_rules(source, message):
