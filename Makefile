@@ -22,8 +22,9 @@ NBVAL_FLAGS ?= --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:ca
 CHAPTERS = $$($(BIN)/python scripts/bookinfo.py chapters)
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-# the kernel's matplotlib must never try to open a window
-export MPLBACKEND := Agg
+# A user's MPLBACKEND (e.g. Agg) would reach the kernels and stop ipykernel from
+# selecting its inline backend: figures would silently vanish from the book.
+unexport MPLBACKEND
 
 .PHONY: help venv book book-fast test test-unit test-nbval browser-test browser-deps \
         sync strip rerun lock clean distclean

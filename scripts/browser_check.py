@@ -325,7 +325,8 @@ def browser_checks(site: Path, shots: Path | None, chromium: str, driver_path: s
                 driver.get(base + rel)
                 driver.execute_async_script(PAGE_PROBE)
                 height = driver.execute_script(
-                    "return Math.max(document.body.scrollHeight, 900)")
+                    "return Math.max(document.body.scrollHeight, "
+                    "document.documentElement.scrollHeight, 900)")
                 driver.set_window_size(1280, min(int(height), 5000))
                 time.sleep(0.3)
                 out = shots / f"{name}.png"
