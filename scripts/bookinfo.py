@@ -64,6 +64,34 @@ def chapters(root: Path = ROOT, toc: Path | None = None) -> list[Path]:
     return out
 
 
+def is_jupytext_markdown(md: Path) -> bool:
+    """True if *md* is a jupytext (MyST) notebook: front matter with jupytext/kernelspec."""
+    import yaml
+
+    text = md.read_text(encoding="utf-8")
+    if not text.startswith("---"):
+        return False
+    try:
+        meta = yaml.safe_load(text.split("---", 2)[1]) or {}
+    except yaml.YAMLError:
+        return False
+    return isinstance(meta, dict) and ("jupytext" in meta or "kernelspec" in meta)
+
+
+def pairs(root: Path = ROOT) -> list[tuple[Path, Path]]:
+    """``(md, ipynb)`` for every ToC entry that is (or should be) a jupytext pair,
+    whether or not both files exist yet."""
+    out = []
+    for entry in toc_files(root / "_toc.yml"):
+        base = root / entry
+        if base.suffix in (".ipynb", ".md"):
+            base = base.with_suffix("")
+        md, ipynb = base.with_name(base.name + ".md"), base.with_name(base.name + ".ipynb")
+        if ipynb.exists() or (md.exists() and is_jupytext_markdown(md)):
+            out.append((md, ipynb))
+    return out
+
+
 # -------------------------------------------------------------- parameters cell
 @dataclass(frozen=True)
 class Parameter:
@@ -207,10 +235,9 @@ def sync() -> None:
     """``jupytext --sync`` every chapter pair, then strip the notebooks' outputs."""
     from jupytext.cli import jupytext as jupytext_cli
 
-    for ipynb in chapters():
-        md = ipynb.with_suffix(".md")
+    for md, ipynb in pairs():
         source = md if md.exists() else ipynb
-        jupytext_cli(["--sync", str(source)])
+        jupytext_cli(["--sync", str(source)])  # creates the missing half of a pair
         if strip_outputs(ipynb):
             print(f"[sync] stripped outputs from {ipynb.relative_to(ROOT)}")
 

@@ -210,7 +210,10 @@ def test_toc_entries_exist():
     for entry in bookinfo.toc_files():
         path = ROOT / entry
         candidates = [path] if path.suffix else [path.with_suffix(s) for s in (".md", ".ipynb")]
-        assert any(c.is_file() for c in candidates), f"_toc.yml names a missing file {entry}"
+        assert any(c.is_file() for c in candidates), (
+            f"_toc.yml names a missing file {entry}"
+            + (" (run `make sync` to create it from its .md)"
+               if path.with_suffix(".md").is_file() else ""))
 
 
 def test_chapter_md_twins_are_excluded_from_sphinx():
