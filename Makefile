@@ -38,7 +38,7 @@ help:
 	@echo "make browser-test  check _build/html in headless chromium (needs a build)"
 	@echo "make browser-deps  install Debian chromium + chromedriver (root + apt only)"
 	@echo "make sync          jupytext --sync every chapter .md/.ipynb pair, strip outputs"
-	@echo "make rerun CH=demo ARGS='-p n 10'   re-run a chapter with papermill into runs/"
+	@echo "make rerun CH=setup ARGS='-p d 500'   re-run a chapter with papermill into runs/"
 	@echo "make lock          regenerate requirements.lock from a clean venv"
 	@echo "make clean         remove _build and runs/ (make distclean also removes .venv)"
 

@@ -4,7 +4,7 @@
     python scripts/rerun.py CHAPTER [-p NAME VALUE]... [--output-dir runs] [--dry-run]
     make rerun CH=CHAPTER ARGS="-p d 5000 -p gamma 0.05"
 
-CHAPTER is a chapter name (``demo`` -> ``book/demo.ipynb``) or a path to the
+CHAPTER is a chapter name (``setup`` -> ``book/setup.ipynb``) or a path to the
 ``.ipynb`` (or its paired ``.md``). The parameters that may be changed are the
 assignments of the chapter's cell tagged ``parameters``; ``--list`` shows them.
 
@@ -142,9 +142,9 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(
         prog="rerun.py",
         description="Re-run a chapter with papermill, with validated parameters.",
-        epilog="Example: scripts/rerun.py demo -p n 10",
+        epilog="Example: scripts/rerun.py escape_p1 -p d 10000",
     )
-    ap.add_argument("chapter", help="chapter name (e.g. demo) or path to its .ipynb/.md")
+    ap.add_argument("chapter", help="chapter name (e.g. setup) or path to its .ipynb/.md")
     ap.add_argument(
         "-p",
         "--parameter",
