@@ -9,7 +9,7 @@ from .sgd import simulate_sgd, sgd_exit_times
 from . import plotting
 from .moments import isserlis, displacement_moments, displacement_moment_series
 from .ode import ode_drift, drift_p1, integrate_ode, ode_exit_time, jacobian_at_mediocrity, mediocrity_rates
-from .sde import increment_covariance, integrate_sde, ito_correction_size
+from .sde import increment_covariance, integrate_sde, ito_correction_size, finite_d_drift_correction
 from .theory import (omega_m, omega_q, gamma_max, gamma_opt, asymptotic_excess_risk, sample_mu_tau,
                      exit_time_given_init, exit_time_linearized, exit_time_annealed, exit_time_quenched,
                      exit_time_annealed_p1, exit_time_quenched_p1, exit_time_ode_p1, steps_to_exit, min_steps,

@@ -578,9 +578,8 @@ def ode_exit_time(problem: Problem, init: State, T: float, t_max: float = 100.0,
             g0 = g_of(y0_all[runs], init.a[runs], runs)
             out[runs[g0 <= 0]] = 0.0
             done |= g0 <= 0
-            g_prev = {"t": 0.0, "g": g0}
 
-            def on_step(t_old, t_new, dense, idx, runs=runs, done=done, g_prev=g_prev):
+            def on_step(t_old, t_new, dense, idx, runs=runs, done=done):
                 y_new = dense(t_new).reshape(idx.size, packer.n)
                 r_act = runs[idx]
                 g_new = g_of(y_new, init.a[r_act], r_act)

@@ -17,6 +17,7 @@ from mdlib.sde import (
     integrate_sde,
     ito_correction,
     ito_correction_size,
+    finite_d_drift_correction,
     p1_covariance_eq55,
 )
 
@@ -327,3 +328,30 @@ def test_integrate_sde_validation():
         increment_covariance(Problem(1, 100, 0.1, spherical=False), [0.1], projected=True)
     with pytest.raises(ValueError, match="m must"):
         increment_covariance(pr, [0.1, 0.2])
+
+
+def test_finite_d_correction_matches_monte_carlo():
+    """The |x|²-field correlation term: E[P (4γ/p) a_j a_l E² λ_j λ_l (|x|² - 1)]
+    with |x|² d = |g|² + χ²(d - p - 1), λ = C g, against the moment formula."""
+    rng = np.random.default_rng(13)
+    p, d, gamma, delta = 2, 50, 0.2, 0.1
+    pr = Problem(p, d, gamma, delta)
+    m, Q, a = random_state(rng, p, True)
+    corr = finite_d_drift_correction(pr, m, Q, a)
+    n = 1_000_000
+    C = np.linalg.cholesky(field_covariance(m, Q))
+    g = rng.standard_normal((n, p + 1))
+    lam = g @ C.T
+    lj, ls = lam[:, :p], lam[:, p]
+    E = (lj**2 @ a) / p - ls**2 - np.sqrt(delta) * rng.standard_normal(n)
+    x2m1 = (np.sum(g**2, axis=1) + rng.chisquare(d - p - 1, n) - d) / d
+    dq = lambda j, l: 4 * gamma / p * a[j] * a[l] * E**2 * lj[:, j] * lj[:, l] * x2m1  # noqa: E731
+    samples = np.stack([-m[0] / 2 * dq(0, 0), -m[1] / 2 * dq(1, 1),
+                        dq(0, 1) - Q[0, 1] / 2 * (dq(0, 0) + dq(1, 1))], axis=1)
+    mean = samples.mean(axis=0)
+    se = samples.std(axis=0) / np.sqrt(n)
+    assert np.all(np.abs(mean - corr) < 4 * se), (mean, corr, se)
+    # the p = 1 closed form near mediocrity: the growth rate of m moves by -144 γ/d (Δ = 0)
+    pr1 = Problem(1, 500, 0.1, 0.0)
+    assert finite_d_drift_correction(pr1, [1e-4])[0] / 1e-4 == pytest.approx(-144 * 0.1 / 500, rel=1e-6)
+    assert ito_correction(pr1, [1e-4])[0] / 1e-4 == pytest.approx(0.00307, rel=1e-2)
