@@ -477,7 +477,7 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
     pbar = None
     if progress:
         from tqdm.auto import tqdm
-        pbar = tqdm(total=t_max * R, desc="ODE", unit="t")
+        pbar = tqdm(total=t_max * -(-R // batch), desc="ODE", unit="t")
     t_div = np.full(R, np.inf)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scipy's own warnings on blow-up
