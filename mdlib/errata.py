@@ -221,6 +221,30 @@ ERRATA: list[Erratum] = [
                     "on the sphere. App. B correctly counts d - p - 1 flat directions.",
         test="tests/test_landscape.py::test_erratum_eq84_flat_directions",
     ),
+    Erratum(
+        id="eq55-gamma-terms",
+        location="App. G.3, Eq. 55",
+        paper=r"\mathrm{Var}[\mathcal{Q}_{11}] = \dots - 11136\gamma + 31104\gamma^2 + \dots,\quad"
+              r" \mathrm{Cov}[\mathcal{M}_1, \mathcal{Q}_{11}] = \dots - 1440\gamma m + \dots",
+        corrected=r"\text{every coefficient of } \gamma^k \text{ multiplied by } 2^k:\quad"
+                  r" -22272\gamma + 124416\gamma^2,\ \dots,\ -2880\gamma m,\ \dots",
+        explanation="The printed variances are the exact covariance of the increments evaluated at γ/2, i.e. with "
+                    "weight 2γ/p instead of the 4γ/p on the E² term of 𝒬 that Eq. 7 requires; Var[M] (no γ) is right. "
+                    "The book computes Eq. 54 exactly from 12th-order Gaussian moments.",
+        test="tests/test_sde.py::test_erratum_eq55_gamma_terms",
+        evidence="At 10 random (m, γ, Δ) the printed polynomials equal the exact covariance at γ/2 to 1e-10 "
+                 "and differ from it at γ.",
+    ),
+    Erratum(
+        id="appd2-ito-var-q",
+        location="App. D.2, Itô products after Eq. 33",
+        paper=r"dq^2 = \frac{\gamma}{d}\,\sigma_m^2(\Omega)\,dt",
+        corrected=r"dq^2 = \frac{\gamma}{d}\,\sigma_Q^2(\Omega)\,dt",
+        explanation="The squared increment of the norm carries the variance of 𝒬, not of M, as the second-order "
+                    "remainder of the exact normalised step shows. The Itô drift it feeds is small anyway "
+                    "(relative size 3e-4 in the setting of Figure 1).",
+        test="tests/test_sde.py::test_erratum_appD2_ito_uses_var_Q",
+    ),
 ]
 
 
