@@ -247,7 +247,13 @@ def _map_runs(fn, n_runs, n_threads, progress, desc):
 
 
 def _rngs(seed, n_runs):
-    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    """One Generator per run.  A SeedSequence argument is copied before
+    spawning (``spawn`` advances the object it is called on), so the same
+    seed, int or SeedSequence, always gives the same streams."""
+    if isinstance(seed, np.random.SeedSequence):
+        ss = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
+    else:
+        ss = np.random.SeedSequence(seed)
     return [np.random.Generator(np.random.PCG64(s)) for s in ss.spawn(n_runs)]
 
 

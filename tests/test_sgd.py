@@ -164,6 +164,11 @@ def test_bitwise_reproducible_whatever_the_threads(method):
     np.testing.assert_array_equal(a.a, b.a)
     c = mdlib.simulate_sgd(pb, init, 0.5, method=method, seed=6)
     assert not np.array_equal(a.m, c.m)
+    # a SeedSequence object gives the same streams every time it is passed
+    ss = np.random.SeedSequence(5)
+    e1 = mdlib.simulate_sgd(pb, init, 0.5, method=method, seed=ss)
+    e2 = mdlib.simulate_sgd(pb, init, 0.5, method=method, seed=ss)
+    np.testing.assert_array_equal(e1.m, e2.m)
 
 
 def test_trajectory_shapes_and_initial_point():
