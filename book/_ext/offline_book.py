@@ -97,4 +97,7 @@ def _config_inited(app, config):
 
 def setup(app):
     app.connect("config-inited", _config_inited)
+    # Chapter titles with maths appear in the navigation of every page, including
+    # pages without maths of their own (search, genindex): load MathJax everywhere.
+    app.set_html_assets_policy("always")
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
