@@ -59,6 +59,24 @@ def _color(trajectory: Trajectory, color):
     return color if color is not None else COLORS.get(trajectory.method, COLORS["other"])
 
 
+def _plot_runs(ax, trajectory, y, runs, mean, color, label, alpha, **kwargs):
+    """Draw ``y[r]`` (shape (n_runs, n_t)) for the selected runs and/or their mean."""
+    c = _color(trajectory, color)
+    label = LABELS.get(trajectory.method, trajectory.method) if label is None else label
+    if isinstance(runs, str) and runs == "all":
+        idx = list(range(trajectory.n_runs))
+    else:
+        idx = [] if runs is None else list(runs)
+    if alpha is None:
+        alpha = 1.0 if len(idx) <= 1 else max(0.15, 1.5 / np.sqrt(len(idx) + 1))
+    for k, r in enumerate(idx):
+        ax.plot(trajectory.t, y[r], color=c, alpha=alpha, lw=1.0 if mean else 1.4,
+                label=label if (k == 0 and not mean) else None, **kwargs)
+    if mean:
+        ax.plot(trajectory.t, np.nanmean(y, axis=0), color=c, lw=2.4, label=label, **kwargs)
+    ax.set_xlabel("$t = \\nu\\gamma/(pd)$")
+
+
 def plot_risk(ax, trajectory: Trajectory, *, runs="all", mean=False, excess=True, color=None,
               label=None, alpha=None, logx=False, logy=True, **kwargs):
     r"""Population risk against time, one line per run (and/or the mean).
@@ -75,18 +93,7 @@ def plot_risk(ax, trajectory: Trajectory, *, runs="all", mean=False, excess=True
         Plot ``R - Δ/2`` (as in Fig. 1) instead of ``R``.
     """
     y = trajectory.excess_risk if excess else trajectory.risk
-    c = _color(trajectory, color)
-    label = LABELS.get(trajectory.method, trajectory.method) if label is None else label
-    idx = range(trajectory.n_runs) if isinstance(runs, str) and runs == "all" else ([] if runs is None else runs)
-    idx = list(idx)
-    if alpha is None:
-        alpha = 1.0 if len(idx) <= 1 else max(0.15, 1.5 / np.sqrt(len(idx) + 1))
-    for k, r in enumerate(idx):
-        ax.plot(trajectory.t, y[r], color=c, alpha=alpha, lw=1.0 if mean else 1.4,
-                label=label if (k == 0 and not mean) else None, **kwargs)
-    if mean:
-        ax.plot(trajectory.t, np.nanmean(y, axis=0), color=c, lw=2.4, label=label, **kwargs)
-    ax.set_xlabel("$t = \\nu\\gamma/(pd)$")
+    _plot_runs(ax, trajectory, y, runs, mean, color, label, alpha, **kwargs)
     ax.set_ylabel("$\\mathcal{R}(t) - \\Delta/2$" if excess else "$\\mathcal{R}(t)$")
     if logy:
         ax.set_yscale("log")
@@ -115,17 +122,7 @@ def plot_overlap(ax, trajectory: Trajectory, *, kind="max_abs_m", runs="all", me
         ylabel = "rms$_{j\\neq l}\\, Q_{jl}(t)$"
     else:
         raise ValueError(f"kind must be 'm', 'max_abs_m' or 'offdiag_Q', got {kind!r}")
-    c = _color(trajectory, color)
-    label = LABELS.get(trajectory.method, trajectory.method) if label is None else label
-    idx = list(range(trajectory.n_runs)) if isinstance(runs, str) and runs == "all" else ([] if runs is None else list(runs))
-    if alpha is None:
-        alpha = 1.0 if len(idx) <= 1 else max(0.15, 1.5 / np.sqrt(len(idx) + 1))
-    for k, r in enumerate(idx):
-        ax.plot(trajectory.t, y[r], color=c, alpha=alpha, lw=1.0 if mean else 1.4,
-                label=label if (k == 0 and not mean) else None, **kwargs)
-    if mean:
-        ax.plot(trajectory.t, np.nanmean(y, axis=0), color=c, lw=2.4, label=label, **kwargs)
-    ax.set_xlabel("$t = \\nu\\gamma/(pd)$")
+    _plot_runs(ax, trajectory, y, runs, mean, color, label, alpha, **kwargs)
     ax.set_ylabel(ylabel)
     return ax
 

@@ -25,14 +25,7 @@ from mdlib.ode import (
 # --------------------------------------------------------------------------- #
 # helpers
 # --------------------------------------------------------------------------- #
-def random_state(rng, p, spherical):
-    """A random admissible (m, Q, a): Gram matrix of random vectors."""
-    V = rng.standard_normal((p + 1, p + 3))
-    V /= np.linalg.norm(V, axis=1, keepdims=True)
-    if not spherical:
-        V[1:] *= rng.uniform(0.7, 1.3, (p, 1))
-    G = V @ V.T
-    return G[1:, 0], G[1:, 1:], rng.uniform(0.5, 1.5, p)
+from _states import random_state  # noqa: E402  (shared with the other dynamics tests)
 
 
 def sgd_increment_samples(rng, m, Q, a, gamma, delta, n):

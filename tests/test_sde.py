@@ -22,13 +22,7 @@ from mdlib.sde import (
 )
 
 
-def random_state(rng, p, spherical):
-    V = rng.standard_normal((p + 1, p + 3))
-    V /= np.linalg.norm(V, axis=1, keepdims=True)
-    if not spherical:
-        V[1:] *= rng.uniform(0.7, 1.3, (p, 1))
-    G = V @ V.T
-    return G[1:, 0], G[1:, 1:], rng.uniform(0.5, 1.5, p)
+from _states import random_state  # noqa: E402  (shared with the other dynamics tests)
 
 
 def increment_samples(rng, problem, m, Q, a, n):
