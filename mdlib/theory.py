@@ -127,6 +127,15 @@ def _check_formula_domain(p, gamma, delta):
 # rates and learning rates
 # --------------------------------------------------------------------------
 
+def _exit_args(p, d, gamma, delta, T):
+    """Validated arguments of the exit-time formulas, and ``ω_M`` (raises
+    outside the domain where the formulas hold)."""
+    p = _p(p)
+    d = _d(d, p)
+    gamma, delta, T = _gamma(gamma), _delta(delta), _T(T)
+    return p, d, gamma, delta, T, _check_formula_domain(p, gamma, delta)
+
+
 def omega_m(p, gamma, delta=0.0):
     r"""Linear growth rate of the overlaps at the plateau, Eq. 38.
 
@@ -334,10 +343,7 @@ def exit_time_given_init(p, d, gamma, delta, T, mu0, tau0):
     -------
     ndarray (or float for scalar input)
     """
-    p = _p(p)
-    d = _d(d, p)
-    gamma, delta, T = _gamma(gamma), _delta(delta), _T(T)
-    wm = _check_formula_domain(p, gamma, delta)
+    p, d, gamma, delta, T, wm = _exit_args(p, d, gamma, delta, T)
     mu0 = np.asarray(mu0, dtype=float)
     tau0 = np.asarray(tau0, dtype=float)
     if np.any(~np.isfinite(mu0)) or np.any(mu0 <= 0):
@@ -373,10 +379,7 @@ def exit_time_linearized(p, d, gamma, delta, T, mu0, tau0):
     -------
     ndarray (or float for scalar input)
     """
-    p = _p(p)
-    d = _d(d, p)
-    gamma, delta, T = _gamma(gamma), _delta(delta), _T(T)
-    wm = _check_formula_domain(p, gamma, delta)
+    p, d, gamma, delta, T, wm = _exit_args(p, d, gamma, delta, T)
     wq = omega_q(p, gamma) if p > 1 else 0.0
     mu0, tau0 = np.broadcast_arrays(np.asarray(mu0, float), np.asarray(tau0, float))
     if np.any(mu0 <= 0) or np.any(tau0 < 0):
@@ -434,10 +437,7 @@ def exit_time_annealed(p, d, gamma, delta, T):
     float
         Exit time in units ``t = ν γ / (p d)``.
     """
-    p = _p(p)
-    d = _d(d, p)
-    gamma, delta, T = _gamma(gamma), _delta(delta), _T(T)
-    wm = _check_formula_domain(p, gamma, delta)
+    p, d, gamma, delta, T, wm = _exit_args(p, d, gamma, delta, T)
     return math.log((p + 1) * (T * d + 1.0 - T) / (2.0 * p)) / (2.0 * wm)
 
 
@@ -470,10 +470,7 @@ def exit_time_quenched(p, d, gamma, delta, T, n_samples=20_000, seed=None, retur
     -------
     float, or (float, float)
     """
-    p = _p(p)
-    d = _d(d, p)
-    gamma, delta, T = _gamma(gamma), _delta(delta), _T(T)
-    _check_formula_domain(p, gamma, delta)
+    p, d, gamma, delta, T, _ = _exit_args(p, d, gamma, delta, T)
     if p == 1:
         t = exit_time_quenched_p1(d, gamma, delta, T, law="exact")
         return (t, 0.0) if return_stderr else t
@@ -523,9 +520,7 @@ def exit_time_quenched_p1(d, gamma, delta, T, law="chi2"):
     -------
     float
     """
-    d = _d(d, 1)
-    gamma, delta, T = _gamma(gamma), _delta(delta), _T(T)
-    wm = _check_formula_domain(1, gamma, delta)
+    _, d, gamma, delta, T, wm = _exit_args(1, d, gamma, delta, T)
     if law == "chi2":
         def dens(s):
             return 2.0 * np.exp(-0.5 * s * s) / math.sqrt(2.0 * math.pi)
