@@ -4,7 +4,7 @@ Public names are re-exported here; chapters import only these.
 """
 from .problem import Problem, State, random_init, make_state
 from .risk import population_risk
-from .trajectory import Trajectory, time_grid, exit_time
+from .trajectory import Trajectory, Exit, time_grid, exit_time
 from .sgd import simulate_sgd, sgd_exit_times
 from . import plotting
 from .moments import isserlis, displacement_moments, displacement_moment_series

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .problem import _check_int, _check_real
+from ._validate import check_int, check_real
 
 __all__ = [
     "overlaps",
@@ -125,8 +125,8 @@ def risk_euclidean(m, q, delta=0.0, rho=1.0):
     prints it without the ``1/2``.  On the sphere (``q = ρ = 1``) it is
     ``2(1 - m²) + Δ/2`` (Eq. 80).
     """
-    delta = _check_real("delta", delta, nonnegative=True)
-    rho = _check_real("rho", rho, nonnegative=True)
+    delta = check_real("delta", delta, nonnegative=True)
+    rho = check_real("rho", rho, nonnegative=True)
     m, q = np.asarray(m, dtype=float), np.asarray(q, dtype=float)
     r = 0.5 * (3 * rho**2 + 3 * q**2 - 2 * rho * q - 4 * m**2) + delta / 2
     return r if r.ndim else float(r)
@@ -189,9 +189,9 @@ def euclidean_critical_points(d, rho=1.0, delta=0.0):
         Keys ``name``, ``m``, ``q``, ``risk`` and ``spectrum``: a list of
         ``(eigenvalue, multiplicity, direction)``.
     """
-    d = _check_int("d", d, 2)
-    rho = _check_real("rho", rho, positive=True)
-    delta = _check_real("delta", delta, nonnegative=True)
+    d = check_int("d", d, 2)
+    rho = check_real("rho", rho, positive=True)
+    delta = check_real("delta", delta, nonnegative=True)
     return [
         dict(name="origin (local maximum)", m=0.0, q=0.0, risk=risk_euclidean(0, 0, delta, rho),
              spectrum=[(-2 * rho / d, d - 1, "orthogonal to w*"), (-6 * rho / d, 1, "w*")]),
@@ -219,9 +219,9 @@ def euclidean_flow(m, q, gamma, delta=0.0, rho=1.0):
     -------
     mdot, qdot : float or ndarray
     """
-    gamma = _check_real("gamma", gamma, nonnegative=True)
-    delta = _check_real("delta", delta, nonnegative=True)
-    rho = _check_real("rho", rho, nonnegative=True)
+    gamma = check_real("gamma", gamma, nonnegative=True)
+    delta = check_real("delta", delta, nonnegative=True)
+    rho = check_real("rho", rho, nonnegative=True)
     m, q = np.asarray(m, dtype=float), np.asarray(q, dtype=float)
     mdot = 6 * m * (rho - q)
     qdot = (4 * (q * (rho - 3 * q) + 2 * m**2)
@@ -295,8 +295,8 @@ def sphere_critical_points(d, delta=0.0):
     * ``m = ±1`` (``w = ±w*``, global minima, risk ``Δ/2``): ``4/d`` with
       multiplicity ``d - 1``.
     """
-    d = _check_int("d", d, 3)
-    delta = _check_real("delta", delta, nonnegative=True)
+    d = check_int("d", d, 3)
+    delta = check_real("delta", delta, nonnegative=True)
     return [
         dict(name="equator m = 0 (saddles / global maximum)", m=0.0, risk=risk_sphere(0.0, delta),
              spectrum=[(-4.0 / d, 1, "w* (projected)"), (0.0, d - 2, "tangent, orthogonal to w*")]),
@@ -318,8 +318,8 @@ def sample_data(w_star, n, delta=0.0, seed=None):
     y : ndarray, shape (n,)
     """
     w_star = _vec("w_star", w_star)
-    n = _check_int("n", n, 1)
-    delta = _check_real("delta", delta, nonnegative=True)
+    n = check_int("n", n, 1)
+    delta = check_real("delta", delta, nonnegative=True)
     rng = np.random.default_rng(seed)
     d = w_star.size
     x = rng.standard_normal((n, d)) / np.sqrt(d)
@@ -402,7 +402,7 @@ def golf_course(points, delta=0.0, w_star_dir=(0.0, 0.0, 1.0)):
     -------
     ndarray, shape (...)
     """
-    delta = _check_real("delta", delta, nonnegative=True)
+    delta = check_real("delta", delta, nonnegative=True)
     u = np.asarray(points, dtype=float)
     if u.shape[-1:] != (3,):
         raise ValueError(f"points must have shape (..., 3), got {u.shape}")
@@ -424,8 +424,8 @@ def golf_course_grid(n_theta=60, n_phi=120, delta=0.0):
     X, Y, Z, R : ndarray, shape (n_theta, n_phi)
         Cartesian coordinates (teacher along ``+Z``) and :func:`golf_course`.
     """
-    n_theta = _check_int("n_theta", n_theta, 2)
-    n_phi = _check_int("n_phi", n_phi, 3)
+    n_theta = check_int("n_theta", n_theta, 2)
+    n_phi = check_int("n_phi", n_phi, 3)
     theta = np.linspace(0.0, np.pi, n_theta)[:, None]
     phi = np.linspace(0.0, 2 * np.pi, n_phi)[None, :]
     X = np.sin(theta) * np.cos(phi)
@@ -444,7 +444,7 @@ def overlap_density(m, d):
     """
     from scipy.special import betaln
 
-    d = _check_int("d", d, 2)
+    d = check_int("d", d, 2)
     m = np.asarray(m, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         logf = (d - 3) / 2.0 * np.log1p(-m**2) - betaln(0.5, (d - 1) / 2.0)

@@ -36,7 +36,8 @@ import numpy as np
 from scipy.integrate import BDF, DOP853, LSODA, RK23, RK45, Radau
 from scipy.optimize import brentq
 
-from .problem import Problem, State, _check_real
+from ._validate import check_real
+from .problem import Problem, State
 from .risk import population_risk
 from .trajectory import Trajectory, time_grid
 
@@ -169,8 +170,8 @@ def drift_p1(m, gamma, delta=0.0):
     -------
     ndarray
     """
-    gamma = _check_real("gamma", gamma, positive=True)
-    delta = _check_real("delta", delta, nonnegative=True)
+    gamma = check_real("gamma", gamma, positive=True)
+    delta = check_real("delta", delta, nonnegative=True)
     m = np.asarray(m, dtype=float)
     return m * (4 * (1 - 6 * gamma) * (1 - m**2) - 2 * gamma * delta)
 
@@ -189,7 +190,7 @@ def drift_p1_unconstrained(m, q, gamma):
     -------
     dm, dq : ndarray
     """
-    gamma = _check_real("gamma", gamma, positive=True)
+    gamma = check_real("gamma", gamma, positive=True)
     m = np.asarray(m, dtype=float)
     q = np.asarray(q, dtype=float)
     dm = 6 * m * (1 - q)
@@ -263,8 +264,8 @@ def p1_exact_solution(m0, t, gamma, delta=0.0):
     -------
     ndarray
     """
-    gamma = _check_real("gamma", gamma, positive=True)
-    delta = _check_real("delta", delta, nonnegative=True)
+    gamma = check_real("gamma", gamma, positive=True)
+    delta = check_real("delta", delta, nonnegative=True)
     m0 = np.asarray(m0, dtype=float)
     t = np.asarray(t, dtype=float)
     c = 4 * (1 - 6 * gamma)
@@ -443,9 +444,9 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
         On a bad argument (the message names it).
     """
     _check_problem_init(problem, init)
-    t_max = _check_real("t_max", t_max, positive=True)
-    rtol = _check_real("rtol", rtol, positive=True)
-    atol = _check_real("atol", atol, positive=True)
+    t_max = check_real("t_max", t_max, positive=True)
+    rtol = check_real("rtol", rtol, positive=True)
+    atol = check_real("atol", atol, positive=True)
     _check_method(method)
     if t_save is None:
         t_save = time_grid(t_max)
@@ -543,12 +544,12 @@ def ode_exit_time(problem: Problem, init: State, T: float, t_max: float = 100.0,
     ndarray, shape (n_runs,)
     """
     _check_problem_init(problem, init)
-    T = _check_real("T", T)
+    T = check_real("T", T)
     if not 0 < T < 1:
         raise ValueError(f"T must be in (0, 1), got {T}")
-    t_max = _check_real("t_max", t_max, positive=True)
-    rtol = _check_real("rtol", rtol, positive=True)
-    atol = _check_real("atol", atol, positive=True)
+    t_max = check_real("t_max", t_max, positive=True)
+    rtol = check_real("rtol", rtol, positive=True)
+    atol = check_real("atol", atol, positive=True)
     _check_method(method)
     if criterion not in ("risk", "max_m"):
         raise ValueError(f"criterion must be 'risk' or 'max_m', got {criterion!r}")
@@ -630,7 +631,7 @@ def jacobian_at_mediocrity(problem: Problem, h: float = 1e-6):
     """
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a Problem, got {type(problem).__name__}")
-    h = _check_real("h", h, positive=True)
+    h = check_real("h", h, positive=True)
     packer = _Packer(problem)
     p = problem.p
     a1 = np.ones(p)

@@ -22,41 +22,13 @@ isotropic data can depend on.
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validate import check_bool, check_choice, check_int, check_problem, check_real
+
 __all__ = ["Problem", "State", "random_init", "make_state"]
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and float(value).is_integer():
-            raise ValueError(f"{name} must be an integer, got {value!r} (a float)")
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_real(name, value, *, positive=False, nonnegative=False):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    if nonnegative and value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
-def _check_bool(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
 
 
 @dataclass(frozen=True)
@@ -95,17 +67,17 @@ class Problem:
     train_second_layer: bool = False
 
     def __post_init__(self):
-        p = _check_int("p", self.p, 1)
-        d = _check_int("d", self.d, 1)
+        p = check_int("p", self.p, 1)
+        d = check_int("d", self.d, 1)
         if d <= p + 1:
             raise ValueError(f"d must be > p + 1 = {p + 1}, got d = {d}")
         object.__setattr__(self, "p", p)
         object.__setattr__(self, "d", d)
-        object.__setattr__(self, "gamma", _check_real("gamma", self.gamma, positive=True))
-        object.__setattr__(self, "delta", _check_real("delta", self.delta, nonnegative=True))
-        object.__setattr__(self, "spherical", _check_bool("spherical", self.spherical))
+        object.__setattr__(self, "gamma", check_real("gamma", self.gamma, positive=True))
+        object.__setattr__(self, "delta", check_real("delta", self.delta, nonnegative=True))
+        object.__setattr__(self, "spherical", check_bool("spherical", self.spherical))
         object.__setattr__(
-            self, "train_second_layer", _check_bool("train_second_layer", self.train_second_layer)
+            self, "train_second_layer", check_bool("train_second_layer", self.train_second_layer)
         )
 
     @property
@@ -157,7 +129,7 @@ class State:
         """``n`` copies of a single-run state (e.g. many SGD runs from one start)."""
         if self.n_runs != 1:
             raise ValueError(f"repeat needs a single-run state, this one has {self.n_runs} runs")
-        n = _check_int("n", n, 1)
+        n = check_int("n", n, 1)
         rep = lambda x: np.repeat(x, n, axis=0)  # noqa: E731
         return State(rep(self.m), rep(self.Q), rep(self.a), rep(self.coords))
 
@@ -222,11 +194,9 @@ def random_init(problem: Problem, n_runs: int = 1, seed=None, a_init: str = "one
     -------
     State
     """
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem must be a Problem, got {type(problem).__name__}")
-    n_runs = _check_int("n_runs", n_runs, 1)
-    if a_init not in ("ones", "bernoulli"):
-        raise ValueError(f"a_init must be 'ones' or 'bernoulli', got {a_init!r}")
+    check_problem(problem)
+    n_runs = check_int("n_runs", n_runs, 1)
+    check_choice("a_init", a_init, ("ones", "bernoulli"))
     p, d = problem.p, problem.d
     rng = np.random.default_rng(seed)
     n = p + 1
@@ -269,8 +239,7 @@ def make_state(problem: Problem, m, Q=None, a=None) -> State:
         If shapes do not match ``problem.p``, if ``Ω`` is not positive
         semi-definite, or if ``Q_jj != 1`` in spherical mode.
     """
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem must be a Problem, got {type(problem).__name__}")
+    check_problem(problem)
     p = problem.p
     m = np.asarray(m, dtype=float)
     if m.ndim == 0:

@@ -47,7 +47,8 @@ import numba
 import numpy as np
 
 from .moments import _increment_moments, displacement_moment_series, displacement_weights, field_covariance
-from .problem import Problem, State, _check_real
+from ._validate import check_real
+from .problem import Problem, State
 from .risk import population_risk
 from .trajectory import Trajectory, time_grid
 
@@ -430,8 +431,8 @@ def p1_covariance_eq55(m, gamma, delta=0.0):
     ndarray, shape (2, 2)
     """
     m = float(m)
-    g = _check_real("gamma", gamma, positive=True)
-    D = _check_real("delta", delta, nonnegative=True)
+    g = check_real("gamma", gamma, positive=True)
+    D = check_real("delta", delta, nonnegative=True)
     var_q = (576 * g**2 * D * m**4 - 2496 * g**2 * D * m**2 - 11520 * g**2 * m**6 + 54144 * g**2 * m**4
              - 73728 * g**2 * m**2 + 544 * g * D * m**2 - 11136 * g * m**4 + 22272 * g * m**2 + 320 * m**4
              - 1600 * m**2 + 32 * g**2 * D**2 + 1920 * g**2 * D + 31104 * g**2 - 544 * g * D - 11136 * g
@@ -587,8 +588,8 @@ def integrate_sde(problem: Problem, init: State, t_max: float, dt: float = 1e-3,
     if not isinstance(init, State):
         raise ValueError(f"init must be a State (from random_init or make_state), got {type(init).__name__}")
     init.check_matches(problem)
-    t_max = _check_real("t_max", t_max, positive=True)
-    dt = _check_real("dt", dt, positive=True)
+    t_max = check_real("t_max", t_max, positive=True)
+    dt = check_real("dt", dt, positive=True)
     if ito_correction not in (True, False):
         raise ValueError(f"ito_correction must be True or False, got {ito_correction!r}")
     if t_save is None:

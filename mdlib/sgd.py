@@ -24,7 +24,8 @@ import numpy as np
 from numba import njit
 
 from .chain import _chain_advance, _chain_advance_p1, _chain_gap, _chain_stats
-from .problem import Problem, State, _check_int, _check_real
+from ._validate import check_int, check_real
+from .problem import Problem, State
 from .risk import population_risk
 from .trajectory import Trajectory, time_grid
 
@@ -218,7 +219,7 @@ def _validate(problem, init, method):
 def _n_threads(n_threads, n_runs):
     if n_threads is None:
         n_threads = os.cpu_count() or 1
-    n_threads = _check_int("n_threads", n_threads, 1)
+    n_threads = check_int("n_threads", n_threads, 1)
     return max(1, min(n_threads, n_runs))
 
 
@@ -314,7 +315,7 @@ def simulate_sgd(problem: Problem, init: State, t_max: float, method: str = "exa
         are flagged in ``diverged`` (and a RuntimeWarning is issued).
     """
     _validate(problem, init, method)
-    t_max = _check_real("t_max", t_max, positive=True)
+    t_max = check_real("t_max", t_max, positive=True)
     n_total = problem.steps(t_max)
     if t_save is None:
         t_save = time_grid(t_max, t_min=min(problem.dt, t_max / 2))
@@ -387,17 +388,17 @@ def sgd_exit_times(problem: Problem, init: State, T: float, t_max: float, method
         with a RuntimeWarning).
     """
     _validate(problem, init, method)
-    T = _check_real("T", T)
+    T = check_real("T", T)
     if not 0 < T < 1:
         raise ValueError(f"T must be in (0, 1), got {T}")
-    t_max = _check_real("t_max", t_max, positive=True)
+    t_max = check_real("t_max", t_max, positive=True)
     if criterion not in ("risk", "max_m"):
         raise ValueError(f"criterion must be 'risk' or 'max_m', got {criterion!r}")
     p = problem.p
     cheap = criterion == "max_m" or (p == 1 and problem.spherical)
     if check_every is None:
         check_every = 1 if cheap else max(1, p // (4 if method == "exact" else 2))
-    check_every = _check_int("check_every", check_every, 1)
+    check_every = check_int("check_every", check_every, 1)
     mode = 1 if criterion == "risk" else 2
     n_total = problem.steps(t_max)
     n_runs = init.n_runs

@@ -46,7 +46,7 @@ from fractions import Fraction
 import numpy as np
 from scipy import integrate, special
 
-from .problem import _check_int, _check_real
+from ._validate import check_int, check_real
 
 __all__ = [
     "omega_m",
@@ -80,29 +80,29 @@ __all__ = [
 def _p(p, allow_inf=False):
     if allow_inf and isinstance(p, float) and math.isinf(p) and p > 0:
         return math.inf
-    return _check_int("p", p, 1)
+    return check_int("p", p, 1)
 
 
 def _d(d, p):
-    d = _check_int("d", d, 1)
+    d = check_int("d", d, 1)
     if not math.isinf(p) and d <= p + 1:
         raise ValueError(f"d must be > p + 1 = {p + 1}, got d = {d}")
     return d
 
 
 def _T(T):
-    T = _check_real("T", T)
+    T = check_real("T", T)
     if not 0 < T < 1:
         raise ValueError(f"T must be in (0, 1), got {T}")
     return T
 
 
 def _gamma(gamma):
-    return _check_real("gamma", gamma, positive=True)
+    return check_real("gamma", gamma, positive=True)
 
 
 def _delta(delta):
-    return _check_real("delta", delta, nonnegative=True)
+    return check_real("delta", delta, nonnegative=True)
 
 
 def _check_formula_domain(p, gamma, delta):
@@ -288,7 +288,7 @@ def sample_mu_tau(p, d, n_samples, seed=None):
     """
     p = _p(p)
     d = _d(d, p)
-    n_samples = _check_int("n_samples", n_samples, 1)
+    n_samples = check_int("n_samples", n_samples, 1)
     rng = np.random.default_rng(seed)
     n = p + 1
     diag = np.arange(n)
@@ -675,8 +675,8 @@ def ou_parameters_p1(d, gamma, delta):
 
 
 def _check_ou(mu, sigma2, T):
-    mu = _check_real("mu", mu)
-    sigma2 = _check_real("sigma2", sigma2, positive=True)
+    mu = check_real("mu", mu)
+    sigma2 = check_real("sigma2", sigma2, positive=True)
     return mu, sigma2, _T(T)
 
 
@@ -803,12 +803,12 @@ def ou_exit_time_mc(mu, sigma2, T, n_paths=20_000, dt=None, seed=None):
     mean, stderr : float
     """
     mu, sigma2, T = _check_ou(mu, sigma2, T)
-    n_paths = _check_int("n_paths", n_paths, 2)
+    n_paths = check_int("n_paths", n_paths, 2)
     a = math.sqrt(T)
     if dt is None:
         dt = 1e-2 * (T / sigma2 if mu == 0 else min(T / sigma2, 1.0 / abs(mu)))
     else:
-        dt = _check_real("dt", dt, positive=True)
+        dt = check_real("dt", dt, positive=True)
     rng = np.random.default_rng(seed)
     if mu != 0:
         decay = math.exp(mu * dt)

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .problem import Problem, _check_int, _check_real
+from ._validate import check_choice, check_int, check_real, check_T
+from .problem import Problem
+from .risk import population_risk
 
-__all__ = ["Trajectory", "time_grid", "exit_time"]
+__all__ = ["Trajectory", "Exit", "time_grid", "exit_time"]
 
 
 def time_grid(t_max: float, t_min: float | None = None, n_log: int = 150, n_lin: int = 250) -> np.ndarray:
@@ -36,14 +38,71 @@ def time_grid(t_max: float, t_min: float | None = None, n_log: int = 150, n_lin:
     ndarray
         Sorted unique times starting at 0 and ending at ``t_max``.
     """
-    t_max = _check_real("t_max", t_max, positive=True)
-    t_min = t_max * 1e-4 if t_min is None else _check_real("t_min", t_min, positive=True)
+    t_max = check_real("t_max", t_max, positive=True)
+    t_min = t_max * 1e-4 if t_min is None else check_real("t_min", t_min, positive=True)
     if t_min >= t_max:
         raise ValueError(f"t_min must be < t_max, got t_min = {t_min}, t_max = {t_max}")
-    n_log = _check_int("n_log", n_log, 0)
-    n_lin = _check_int("n_lin", n_lin, 2)
+    n_log = check_int("n_log", n_log, 0)
+    n_lin = check_int("n_lin", n_lin, 2)
     t = np.concatenate([[0.0], np.geomspace(t_min, t_max, n_log) if n_log else [], np.linspace(0, t_max, n_lin)])
     return np.unique(t)
+
+
+@dataclass(frozen=True)
+class Exit:
+    r"""Stop each run at its exit from mediocrity (Eq. 9) and record the time.
+
+    Passed as ``exit=`` to :func:`~mdlib.simulate_sgd`, :func:`~mdlib.integrate_ode`
+    and :func:`~mdlib.integrate_sde`, in the spirit of the ``events`` of
+    :func:`scipy.integrate.solve_ivp`: every run stops at the first time its
+    :meth:`gap` reaches zero, and :attr:`Trajectory.t_exit` holds that time.
+
+    Parameters
+    ----------
+    T : float
+        Relative threshold, ``0 < T < 1``.
+    criterion : {"risk", "max_m"}
+        ``"risk"`` (Eq. 9): the first ``t`` with
+        ``R(t) - Δ/2 <= (1 - T)(R(0) - Δ/2)``; ``"max_m"`` (App. I, for a
+        trained second layer): ``max_j m_j(t)² >= T + (1 - T) max_j m_j(0)²``.
+
+    Examples
+    --------
+    >>> import mdlib
+    >>> pb = mdlib.Problem(p=1, d=1000, gamma=0.1, delta=1e-4)
+    >>> init = mdlib.random_init(pb, 4, seed=0)
+    >>> traj = mdlib.integrate_ode(pb, init, 50.0, t_save=(), exit=mdlib.Exit(T=0.01))
+    >>> traj.t_exit.shape
+    (4,)
+    """
+
+    T: float
+    criterion: str = "risk"
+
+    def __post_init__(self):
+        object.__setattr__(self, "T", check_T(self.T))
+        check_choice("criterion", self.criterion, ("risk", "max_m"))
+
+    @property
+    def mode(self) -> int:
+        """Code of the criterion for the numba kernels: 1 risk, 2 max_m."""
+        return 1 if self.criterion == "risk" else 2
+
+    def level(self, m0, Q0, a0, delta):
+        """The threshold of each run from its start, shape ``m0.shape[:-1]``.
+
+        ``(1 - T)(R(0) - Δ/2)`` for ``"risk"``, ``T + (1 - T) max_j m_j(0)²``
+        for ``"max_m"``.
+        """
+        if self.criterion == "risk":
+            return (1 - self.T) * (population_risk(m0, Q0, a0, delta) - delta / 2)
+        return self.T + (1 - self.T) * np.max(np.asarray(m0) ** 2, axis=-1)
+
+    def gap(self, m, Q, a, delta, level):
+        """Distance to the threshold, ``<= 0`` once the run has exited."""
+        if self.criterion == "risk":
+            return population_risk(m, Q, a, delta) - delta / 2 - level
+        return level - np.max(np.asarray(m) ** 2, axis=-1)
 
 
 @dataclass(frozen=True)
@@ -65,6 +124,12 @@ class Trajectory:
         ``"sgd-full"``, ``"sgd-exact"``, ``"ode"`` or ``"sde"``.
     diverged : ndarray of bool, shape (n_runs,)
         Runs that blew up (their values are NaN from the divergence on).
+    t_exit : ndarray, shape (n_runs,), or None
+        Exit times when the integrator was given ``exit=`` (:class:`Exit`):
+        ``inf`` for runs that had not exited by ``t_max``, ``nan`` for
+        diverged runs.  Saved values after a run's exit are NaN.
+    exit : Exit or None
+        The exit criterion used, if any.
     """
 
     t: np.ndarray
@@ -75,6 +140,8 @@ class Trajectory:
     problem: Problem
     method: str
     diverged: np.ndarray = field(default=None)
+    t_exit: np.ndarray | None = None
+    exit: Exit | None = None
 
     def __post_init__(self):
         if self.diverged is None:
@@ -95,6 +162,7 @@ class Trajectory:
         return Trajectory(
             self.t, self.m[idx], None if self.Q is None else self.Q[idx], self.a[idx],
             self.risk[idx], self.problem, self.method, self.diverged[idx],
+            None if self.t_exit is None else self.t_exit[idx], self.exit,
         )
 
     def at(self, t: float):
@@ -107,11 +175,13 @@ class Trajectory:
         trajectories = list(trajectories)
         first = trajectories[0]
         for tr in trajectories[1:]:
-            if not np.array_equal(tr.t, first.t) or tr.problem != first.problem:
-                raise ValueError("trajectories must share time grid and problem")
+            if not np.array_equal(tr.t, first.t) or tr.problem != first.problem or tr.exit != first.exit:
+                raise ValueError("trajectories must share time grid, problem and exit criterion")
         cat = lambda name: np.concatenate([getattr(tr, name) for tr in trajectories])  # noqa: E731
         Q = None if any(tr.Q is None for tr in trajectories) else cat("Q")
-        return Trajectory(first.t, cat("m"), Q, cat("a"), cat("risk"), first.problem, first.method, cat("diverged"))
+        t_exit = None if first.t_exit is None else cat("t_exit")
+        return Trajectory(first.t, cat("m"), Q, cat("a"), cat("risk"), first.problem, first.method, cat("diverged"),
+                          t_exit, first.exit)
 
 
 def _first_crossing(t, g):
@@ -161,16 +231,12 @@ def exit_time(trajectory: Trajectory, T: float, criterion: str = "risk") -> np.n
     """
     if not isinstance(trajectory, Trajectory):
         raise ValueError(f"trajectory must be a Trajectory, got {type(trajectory).__name__}")
-    T = _check_real("T", T)
-    if not 0 < T < 1:
-        raise ValueError(f"T must be in (0, 1), got {T}")
-    if criterion == "risk":
+    ex = Exit(T, criterion)
+    if ex.criterion == "risk":
         e = trajectory.excess_risk
-        g = e - (1 - T) * e[:, :1]
-    elif criterion == "max_m":
-        mm = np.max(trajectory.m**2, axis=2)
-        g = (T + (1 - T) * mm[:, :1]) - mm
+        g = e - (1 - ex.T) * e[:, :1]
     else:
-        raise ValueError(f"criterion must be 'risk' or 'max_m', got {criterion!r}")
+        mm = np.max(trajectory.m**2, axis=2)
+        g = (ex.T + (1 - ex.T) * mm[:, :1]) - mm
     g = np.where(np.isnan(g), np.inf, g)
     return _first_crossing(trajectory.t, g)

@@ -51,10 +51,10 @@ def pyproject():
 
 
 def direct_dependencies() -> set[str]:
+    """mdlib's dependencies and the book extra: what the lock and environment.yml hold.
+    (The ``cluster`` extra, dask-jobqueue, is documented for clusters, not installed here.)"""
     project = pyproject()["project"]
-    deps = list(project["dependencies"])
-    for group in project.get("optional-dependencies", {}).values():
-        deps += group
+    deps = list(project["dependencies"]) + list(project["optional-dependencies"]["book"])
     return {req_name(d) for d in deps}
 
 
