@@ -14,6 +14,6 @@ from .theory import (omega_m, omega_q, gamma_max, gamma_opt, asymptotic_excess_r
                      exit_time_given_init, exit_time_linearized, exit_time_annealed, exit_time_quenched,
                      exit_time_annealed_p1, exit_time_quenched_p1, exit_time_ode_p1, steps_to_exit, min_steps,
                      overparam_gain, overparam_gain_finite, ou_parameters_p1, ou_exit_time,
-                     ou_exit_time_numeric, ou_exit_time_mc)
+                     ou_exit_time_numeric)
 from . import landscape
 from .errata import ERRATA, Erratum, errata_table

@@ -36,10 +36,11 @@ import numpy as np
 from scipy.integrate import BDF, DOP853, LSODA, RK23, RK45, Radau
 from scipy.optimize import brentq
 
-from ._validate import check_real
+from ._layout import StateLayout
+from ._validate import check_choice, check_init, check_problem, check_real, check_t_save
 from .problem import Problem, State
 from .risk import population_risk
-from .trajectory import Trajectory, time_grid
+from .trajectory import Exit, Trajectory, time_grid
 
 __all__ = [
     "ode_drift",
@@ -150,8 +151,7 @@ def ode_drift(problem: Problem, m, Q=None, a=None):
     dQ : ndarray, shape (..., p, p)
     da : ndarray, shape (..., p)
     """
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem must be a Problem, got {type(problem).__name__}")
+    check_problem(problem)
     m, Q, a = _as_stats(problem, m, Q, a)
     return _drift(m, Q, a, problem.gamma, problem.delta, problem.spherical, problem.train_second_layer)
 
@@ -281,54 +281,8 @@ def p1_exact_solution(m0, t, gamma, delta=0.0):
 
 
 # --------------------------------------------------------------------------- #
-# packing
-# --------------------------------------------------------------------------- #
-class _Packer:
-    """State vector: m, the upper triangle of Q (strict when spherical, as
-    Q_jj = 1), and a when the second layer is trained."""
-
-    def __init__(self, problem):
-        p = self.p = problem.p
-        self.spherical = problem.spherical
-        self.train = problem.train_second_layer
-        self.iu = np.triu_indices(p, 1 if self.spherical else 0)
-        self.nq = self.iu[0].size
-        self.n = p + self.nq + (p if self.train else 0)
-
-    def pack(self, m, Q, a):
-        parts = [m, Q[..., self.iu[0], self.iu[1]]]
-        if self.train:
-            parts.append(a)
-        return np.concatenate(parts, axis=-1)
-
-    def unpack(self, y, a_fixed):
-        p = self.p
-        m = y[..., :p]
-        Q = np.zeros(y.shape[:-1] + (p, p))
-        Q[..., self.iu[0], self.iu[1]] = y[..., p:p + self.nq]
-        Q = Q + np.swapaxes(Q, -1, -2)
-        if self.spherical:
-            Q[..., np.arange(p), np.arange(p)] = 1.0
-        else:
-            Q[..., np.arange(p), np.arange(p)] *= 0.5
-        a = y[..., p + self.nq:] if self.train else a_fixed
-        return m, Q, a
-
-    def pack_drift(self, dm, dQ, da):
-        return self.pack(dm, dQ, da)
-
-
-# --------------------------------------------------------------------------- #
 # integration engine
 # --------------------------------------------------------------------------- #
-def _check_problem_init(problem, init):
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem must be a Problem, got {type(problem).__name__}")
-    if not isinstance(init, State):
-        raise ValueError(f"init must be a State (from random_init or make_state), got {type(init).__name__}")
-    init.check_matches(problem)
-
-
 def _solve(problem, y0, a_fixed, t_max, rtol, atol, method, on_step, pbar=None):
     """Integrate the batch ``y0`` (R, n) with an adaptive scipy ODE solver.
 
@@ -340,7 +294,7 @@ def _solve(problem, y0, a_fixed, t_max, rtol, atol, method, on_step, pbar=None):
     blow up (non-finite or ``|y| > 1e6``) are dropped, and their times of
     divergence returned (``inf`` for runs that did not diverge).
     """
-    packer = _Packer(problem)
+    layout = StateLayout.of(problem)
     gamma, delta, sph, train = problem.gamma, problem.delta, problem.spherical, problem.train_second_layer
     Solver = _SOLVERS[method]
     max_step = min(_MAX_STEP, t_max / 10)
@@ -354,9 +308,9 @@ def _solve(problem, y0, a_fixed, t_max, rtol, atol, method, on_step, pbar=None):
         af = a_fixed[active]
 
         def fun(_t, y, k=k, af=af):
-            m, Q, a = packer.unpack(y.reshape(k, n), af)
+            m, Q, a = layout.unpack(y.reshape(k, n), af)
             with np.errstate(over="ignore", invalid="ignore"):
-                return packer.pack_drift(*_drift(m, Q, a, gamma, delta, sph, train)).ravel()
+                return layout.pack(*_drift(m, Q, a, gamma, delta, sph, train)).ravel()
 
         solver = Solver(fun, t, y_cur[active].ravel(), t_max, rtol=rtol, atol=atol, max_step=max_step)
         restart = False
@@ -394,13 +348,9 @@ def _solve(problem, y0, a_fixed, t_max, rtol, atol, method, on_step, pbar=None):
     return t_div
 
 
-def _check_method(method):
-    if method not in _SOLVERS:
-        raise ValueError(f"method must be one of {sorted(_SOLVERS)}, got {method!r}")
-
-
 def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol: float = 1e-9,
-                  atol: float = 1e-12, method: str = "DOP853", progress: bool = False) -> Trajectory:
+                  atol: float = 1e-12, method: str = "DOP853", progress: bool = False,
+                  exit: Exit | None = None) -> Trajectory:
     r"""Integrate the ODEs (Eq. 17 or Eq. 21) from every run of ``init``.
 
     The state vector packs ``m``, the upper triangle of ``Q`` (only its
@@ -411,6 +361,13 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
     (Eq. 6) is stored at each saved time.  Runs of a small-width batch are
     integrated together as one system; wide networks one run at a time.
 
+    With ``exit=Exit(T, criterion)`` every accepted step is checked for a
+    sign change of the exit gap (:meth:`~mdlib.Exit.gap`: Eq. 9 for
+    ``"risk"``, App. I for ``"max_m"``), and the crossing is located by
+    Brent's method on the step's dense output (the event machinery of
+    ``solve_ivp``, run per batch member).  A batch stops once all its runs
+    have exited.
+
     Parameters
     ----------
     problem : Problem
@@ -420,8 +377,9 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
     t_max : float
         Final time, ``> 0``.
     t_save : array_like, optional
-        Increasing times in ``[0, t_max]`` at which to save; default
-        ``time_grid(t_max)``.
+        Strictly increasing times in ``[0, t_max]`` at which to save; default
+        ``time_grid(t_max)``.  ``()`` saves nothing (with ``exit``: exit
+        times only).
     rtol, atol : float
         Solver tolerances.
     method : str
@@ -429,6 +387,9 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
         ``"BDF"`` or ``"LSODA"``.
     progress : bool
         Show a tqdm progress bar.
+    exit : Exit, optional
+        Stop every run at its exit from mediocrity and record the time in
+        ``Trajectory.t_exit``.
 
     Returns
     -------
@@ -436,44 +397,59 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
         ``method="ode"``.  ``Q`` is ``None`` when ``p > 64`` (memory).
         Runs that blow up (plain SGD with a large γ) are flagged in
         ``diverged`` and hold NaN from the blow-up on; a RuntimeWarning
-        says so.
+        says so.  With ``exit``: ``t_exit`` is ``inf`` for runs that have
+        not exited by ``t_max`` and ``nan`` for diverged runs, and saved
+        values after a run's exit are NaN.
 
     Raises
     ------
     ValueError
         On a bad argument (the message names it).
+
+    Examples
+    --------
+    >>> import mdlib
+    >>> pb = mdlib.Problem(p=1, d=1000, gamma=0.1)
+    >>> init = mdlib.make_state(pb, 0.05)
+    >>> tr = mdlib.integrate_ode(pb, init, 10.0, t_save=(), exit=mdlib.Exit(T=0.01))
+    >>> bool(abs(tr.t_exit[0] - mdlib.exit_time_ode_p1(0.05, 0.1, 0.0, 0.01)) < 1e-8)
+    True
     """
-    _check_problem_init(problem, init)
+    check_init(problem, init)
     t_max = check_real("t_max", t_max, positive=True)
     rtol = check_real("rtol", rtol, positive=True)
     atol = check_real("atol", atol, positive=True)
-    _check_method(method)
-    if t_save is None:
-        t_save = time_grid(t_max)
-    t_save = np.asarray(t_save, dtype=float)
-    if t_save.ndim != 1 or t_save.size == 0:
-        raise ValueError("t_save must be a non-empty 1-d array of times")
-    if not np.all(np.isfinite(t_save)) or t_save[0] < 0 or t_save[-1] > t_max * (1 + 1e-12) or np.any(np.diff(t_save) <= 0):
-        raise ValueError("t_save must be strictly increasing times in [0, t_max]")
+    check_choice("method", method, tuple(_SOLVERS))
+    t_save = check_t_save(t_save, t_max, time_grid)
+    if exit is not None and not isinstance(exit, Exit):
+        raise ValueError(f"exit must be an Exit (mdlib.Exit(T, criterion)) or None, got {type(exit).__name__}")
     p, R, nt = problem.p, init.n_runs, t_save.size
-    packer = _Packer(problem)
+    layout = StateLayout.of(problem)
     store_Q = p <= _Q_STORE_MAX_P
     M = np.full((R, nt, p), np.nan)
     A = np.full((R, nt, p), np.nan)
     Qs = np.full((R, nt, p, p), np.nan) if store_Q else None
     risk = np.full((R, nt), np.nan)
-    y0_all = packer.pack(init.m, init.Q, init.a)
+    y0_all = layout.pack(init.m, init.Q, init.a)
     batch = max(1, int(20000 // (p * p)))
+    t_exit = None
+    if exit is not None:
+        t_exit = np.full(R, np.inf)
+        level = exit.level(init.m, init.Q, init.a, problem.delta)
 
     def record(idx, ks, ys):
         # ys: (len(idx), n, len(ks))
         ys = np.moveaxis(ys, -1, 1)  # (runs, times, n)
-        m, Q, a = packer.unpack(ys, np.broadcast_to(init.a[idx][:, None, :], ys.shape[:2] + (p,)))
+        m, Q, a = layout.unpack(ys, np.broadcast_to(init.a[idx][:, None, :], ys.shape[:2] + (p,)))
         M[idx[:, None], ks[None, :]] = m
         A[idx[:, None], ks[None, :]] = a
         if store_Q:
             Qs[idx[:, None], ks[None, :]] = Q
         risk[idx[:, None], ks[None, :]] = population_risk(m, Q, a, problem.delta)
+
+    def gap(y, runs):
+        m, Q, a = layout.unpack(y, init.a[runs])
+        return exit.gap(m, Q, a, problem.delta, level[runs])
 
     pbar = None
     if progress:
@@ -488,14 +464,38 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
             k0 = np.nonzero(t_save == 0)[0]
             if k0.size:
                 record(runs, k0, y0_all[runs][:, :, None].repeat(k0.size, axis=2))
+            done = np.zeros(runs.size, bool)  # exited (only with exit)
+            if exit is not None:
+                g0 = gap(y0_all[runs], runs)
+                t_exit[runs[g0 <= 0]] = 0.0
+                done |= g0 <= 0
 
-            def on_step(t_old, t_new, dense, idx, runs=runs):
+            def on_step(t_old, t_new, dense, idx, runs=runs, done=done):
                 sel = np.nonzero((t_save > t_old) & (t_save <= t_new))[0]
                 if sel.size:
-                    ys = dense(t_save[sel]).reshape(idx.size, packer.n, sel.size)
+                    ys = dense(t_save[sel]).reshape(idx.size, layout.n, sel.size)
                     record(runs[idx], sel, ys)
-                return False
+                if exit is None:
+                    return False
+                r_act = runs[idx]
+                g_new = gap(dense(t_new).reshape(idx.size, layout.n), r_act)
+                for k in np.nonzero((g_new <= 0) & ~done[idx])[0]:
+                    r = r_act[k]
 
+                    def gk(s, k=k, r=r):
+                        yy = dense(s).reshape(idx.size, layout.n)[k]
+                        return float(gap(yy[None], np.array([r]))[0])
+
+                    if gk(t_old) <= 0:  # crossed already at the step start (numerically)
+                        t_exit[r] = t_old
+                    else:
+                        t_exit[r] = brentq(gk, t_old, t_new, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200)
+                    done[idx[k]] = True
+                # a run dropped on divergence never exits; the batch stops when every active run is done
+                return bool(np.all(done[idx]))
+
+            if exit is not None and np.all(done):
+                continue
             td = _solve(problem, y0_all[runs], init.a[runs], t_max, rtol, atol, method, on_step, pbar)
             t_div[runs] = td
     if pbar is not None:
@@ -510,21 +510,25 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
             Qs[late] = np.nan
         warnings.warn(f"{diverged.sum()} of {R} ODE runs diverged (first at t = {t_div[diverged].min():.4g})",
                       RuntimeWarning, stacklevel=2)
-    return Trajectory(t_save.copy(), M, Qs, A, risk, problem, "ode", diverged)
+    if exit is not None:
+        t_exit[diverged & ~(t_exit < t_div)] = np.nan  # diverged before exiting
+        after = t_save[None, :] > t_exit[:, None]
+        M[after] = np.nan
+        A[after] = np.nan
+        risk[after] = np.nan
+        if store_Q:
+            Qs[after] = np.nan
+    return Trajectory(t_save.copy(), M, Qs, A, risk, problem, "ode", diverged, t_exit, exit)
 
 
 def ode_exit_time(problem: Problem, init: State, T: float, t_max: float = 100.0, criterion: str = "risk",
                   rtol: float = 1e-10, atol: float = 1e-13, method: str = "DOP853") -> np.ndarray:
     r"""Exit times (Eq. 9) of the ODE solutions, located to solver precision.
 
-    Each accepted step is checked for a sign change of the criterion
-
-    * ``"risk"``: ``g(t) = [R(t) - Δ/2] - (1 - T)[R(0) - Δ/2]`` (Eq. 9);
-    * ``"max_m"``: ``g(t) = T + (1 - T) max_j m_j(0)² - max_j m_j(t)²``
-      (App. I);
-
-    and the root is found by Brent's method on the dense output (the
-    event machinery of ``solve_ivp``, run per batch member).
+    A shorthand for ``integrate_ode(problem, init, t_max, t_save=(), rtol=rtol,
+    atol=atol, method=method, exit=Exit(T, criterion)).t_exit``: each accepted
+    step is checked for a sign change of the criterion and the root is
+    found by Brent's method on the dense output.
 
     Parameters
     ----------
@@ -535,6 +539,7 @@ def ode_exit_time(problem: Problem, init: State, T: float, t_max: float = 100.0,
     t_max : float
         Integration horizon; runs that have not exited get ``inf``.
     criterion : {"risk", "max_m"}
+        As in :class:`~mdlib.Exit`.
     rtol, atol : float
     method : str
         As in :func:`integrate_ode`.
@@ -542,65 +547,10 @@ def ode_exit_time(problem: Problem, init: State, T: float, t_max: float = 100.0,
     Returns
     -------
     ndarray, shape (n_runs,)
+        ``nan`` for runs that diverged before exiting.
     """
-    _check_problem_init(problem, init)
-    T = check_real("T", T)
-    if not 0 < T < 1:
-        raise ValueError(f"T must be in (0, 1), got {T}")
-    t_max = check_real("t_max", t_max, positive=True)
-    rtol = check_real("rtol", rtol, positive=True)
-    atol = check_real("atol", atol, positive=True)
-    _check_method(method)
-    if criterion not in ("risk", "max_m"):
-        raise ValueError(f"criterion must be 'risk' or 'max_m', got {criterion!r}")
-    p, R = problem.p, init.n_runs
-    packer = _Packer(problem)
-    y0_all = packer.pack(init.m, init.Q, init.a)
-    half_delta = problem.delta / 2
-    if criterion == "risk":
-        e0 = population_risk(init.m, init.Q, init.a, problem.delta) - half_delta
-        level = (1 - T) * e0
-    else:
-        level = T + (1 - T) * np.max(init.m**2, axis=1)
-    out = np.full(R, np.inf)
-    batch = max(1, int(20000 // (p * p)))
-
-    def g_of(y, a_fixed, runs):
-        m, Q, a = packer.unpack(y, a_fixed)
-        if criterion == "risk":
-            return population_risk(m, Q, a, problem.delta) - half_delta - level[runs]
-        return level[runs] - np.max(m**2, axis=-1)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for start in range(0, R, batch):
-            runs = np.arange(start, min(R, start + batch))
-            done = np.zeros(runs.size, bool)
-            g0 = g_of(y0_all[runs], init.a[runs], runs)
-            out[runs[g0 <= 0]] = 0.0
-            done |= g0 <= 0
-
-            def on_step(t_old, t_new, dense, idx, runs=runs, done=done):
-                y_new = dense(t_new).reshape(idx.size, packer.n)
-                r_act = runs[idx]
-                g_new = g_of(y_new, init.a[r_act], r_act)
-                for k in np.nonzero((g_new <= 0) & ~done[idx])[0]:
-                    r = r_act[k]
-
-                    def gk(s, k=k, r=r):
-                        yy = dense(s).reshape(idx.size, packer.n)[k]
-                        return float(g_of(yy[None], init.a[r][None], np.array([r]))[0])
-
-                    lo = t_old
-                    if gk(lo) <= 0:  # crossed already at the step start (numerically)
-                        out[r] = lo
-                    else:
-                        out[r] = brentq(gk, lo, t_new, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200)
-                    done[idx[k]] = True
-                return bool(np.all(done))
-
-            _solve(problem, y0_all[runs], init.a[runs], t_max, rtol, atol, method, on_step)
-    return out
+    exit_ = Exit(T, criterion)
+    return integrate_ode(problem, init, t_max, t_save=(), rtol=rtol, atol=atol, method=method, exit=exit_).t_exit
 
 
 # --------------------------------------------------------------------------- #
@@ -629,27 +579,23 @@ def jacobian_at_mediocrity(problem: Problem, h: float = 1e-6):
     labels : list of tuple
         ``("m", j)``, ``("Q", j, l)`` or ``("a", j)`` for each coordinate.
     """
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem must be a Problem, got {type(problem).__name__}")
+    check_problem(problem)
     h = check_real("h", h, positive=True)
-    packer = _Packer(problem)
+    layout = StateLayout.of(problem)
     p = problem.p
     a1 = np.ones(p)
-    y0 = packer.pack(np.zeros(p), np.eye(p), a1)
+    y0 = layout.pack(np.zeros(p), np.eye(p), a1)
     n = y0.size
 
     def f(y):
-        m, Q, a = packer.unpack(y, a1)
-        return packer.pack_drift(*ode_drift(problem, m, Q, a))
+        m, Q, a = layout.unpack(y, a1)
+        return layout.pack(*ode_drift(problem, m, Q, a))
 
     E = np.eye(n) * h
     Y = np.concatenate([y0 + E, y0 - E])
     F = f(Y)
     J = ((F[:n] - F[n:]) / (2 * h)).T
-    labels = [("m", j) for j in range(p)] + [("Q", int(j), int(l)) for j, l in zip(*packer.iu)]
-    if packer.train:
-        labels += [("a", j) for j in range(p)]
-    return J, labels
+    return J, layout.labels()
 
 
 def mediocrity_rates(problem: Problem):

@@ -7,7 +7,12 @@ import warnings
 import numpy as np
 import pytest
 
-from mdlib import Problem, exit_time, make_state, population_risk, random_init
+# --------------------------------------------------------------------------- #
+# helpers
+# --------------------------------------------------------------------------- #
+from _states import random_state  # noqa: E402  (shared with the other dynamics tests)
+
+from mdlib import Exit, Problem, exit_time, make_state, population_risk, random_init
 from mdlib.moments import displacement_moments, displacement_weights, field_covariance, isserlis
 from mdlib.ode import (
     drift_eq26,
@@ -20,12 +25,7 @@ from mdlib.ode import (
     ode_exit_time,
     p1_exact_solution,
 )
-
-
-# --------------------------------------------------------------------------- #
-# helpers
-# --------------------------------------------------------------------------- #
-from _states import random_state  # noqa: E402  (shared with the other dynamics tests)
+from mdlib.theory import exit_time_ode_p1
 
 
 def sgd_increment_samples(rng, m, Q, a, gamma, delta, n):
@@ -414,3 +414,59 @@ def test_integrate_ode_validation():
         ode_exit_time(pr, init, 0.5, criterion="loss")
     with pytest.raises(ValueError, match="m must"):
         ode_drift(pr, np.zeros(3))
+
+
+# --------------------------------------------------------------------------- #
+# stop at the exit: integrate_ode(..., exit=Exit(T, criterion))
+# --------------------------------------------------------------------------- #
+def test_integrate_ode_exit_p1_closed_form_and_nan_after_exit():
+    """The exit time recorded by integrate_ode is the closed-form exit time of Eq. 7
+    (theory.exit_time_ode_p1, independent of mdlib.ode), saved values after it are NaN,
+    before it they are the solution of Eq. 7."""
+    gamma, delta, T = 0.1, 1e-3, 0.01
+    pr = Problem(1, 1000, gamma, delta)
+    m0 = np.array([0.03, -0.01, 0.2])
+    init = make_state(pr, m0[:, None])
+    t_save = np.linspace(0, 5, 501)
+    tr = integrate_ode(pr, init, 5.0, t_save=t_save, exit=Exit(T))
+    closed = exit_time_ode_p1(m0, gamma, delta, T)
+    assert np.allclose(tr.t_exit, closed, rtol=0, atol=1e-8)
+    assert tr.exit == Exit(T)
+    after = t_save[None, :] > tr.t_exit[:, None]
+    assert after.any() and np.all(np.isnan(tr.m[after])) and np.all(np.isnan(tr.risk[after]))
+    before = ~after
+    assert np.allclose(tr.m[before][:, 0], p1_exact_solution(np.broadcast_to(m0[:, None], after.shape)[before],
+                                                            np.broadcast_to(t_save, after.shape)[before],
+                                                            gamma, delta), atol=1e-8)
+
+
+def test_integrate_ode_exit_is_ode_exit_time_and_grid_exit_time():
+    """ode_exit_time is integrate_ode(t_save=(), exit=...).t_exit (bitwise), and both agree
+    with the crossing interpolated on a fine saved grid, for both criteria."""
+    for pr, crit in ((Problem(4, 1000, 0.4, 1e-3), "risk"),
+                     (Problem(4, 1000, 0.4, 1e-3, train_second_layer=True), "max_m")):
+        init = random_init(pr, 3, seed=3)
+        tr = integrate_ode(pr, init, 15.0, t_save=(), exit=Exit(0.05, crit), rtol=1e-10, atol=1e-13)
+        assert tr.t.size == 0 and tr.m.shape == (3, 0, 4) and tr.risk.shape == (3, 0)
+        assert np.array_equal(tr.t_exit, ode_exit_time(pr, init, 0.05, t_max=15.0, criterion=crit))
+        grid = integrate_ode(pr, init, 15.0, t_save=np.linspace(0, 15, 6001))
+        assert np.allclose(tr.t_exit, exit_time(grid, 0.05, crit), atol=1e-4)
+
+
+def test_integrate_ode_exit_inf_nan_and_zero():
+    # never exits: inf (gamma > 1/6 at p = 1: m decays; m = 0 is a fixed point), and a start
+    # with no excess risk to lose (m = 1, the minimum) has already exited: 0
+    pr = Problem(1, 1000, 0.2, 0.0)
+    tr = integrate_ode(pr, make_state(pr, [[0.05], [0.0]]), 5.0, t_save=(), exit=Exit(0.5))
+    assert np.all(tr.t_exit == np.inf)
+    pr = Problem(1, 1000, 0.1, 0.0)
+    tr = integrate_ode(pr, make_state(pr, [[0.05], [1.0]]), 5.0, t_save=[0.0, 3.0], exit=Exit(0.5))
+    assert 0 < tr.t_exit[0] < 3.0 and np.isnan(tr.m[0, 1]).all()
+    assert tr.t_exit[1] == 0.0 and np.isfinite(tr.m[1, 0]).all() and np.isnan(tr.m[1, 1]).all()
+    # diverged before exiting: nan (plain SGD with a large learning rate)
+    pr = Problem(2, 1000, 2.0, 0.0, spherical=False)
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        tr = integrate_ode(pr, random_init(pr, 2, seed=3), 5.0, t_save=(), exit=Exit(0.01))
+    assert tr.diverged.all() and np.all(np.isnan(tr.t_exit))
+    with pytest.raises(ValueError, match="exit"):
+        integrate_ode(pr, random_init(pr, 1, seed=3), 1.0, exit=0.01)
