@@ -30,6 +30,7 @@ drift needs, at a cost of two ``p × p`` matrix products per evaluation.
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -37,7 +38,7 @@ from scipy.integrate import BDF, DOP853, LSODA, RK23, RK45, Radau
 from scipy.optimize import brentq
 
 from ._layout import StateLayout
-from ._validate import check_choice, check_init, check_problem, check_real, check_t_save
+from ._validate import check_choice, check_init, check_int, check_problem, check_real, check_t_save
 from .problem import Problem, State
 from .risk import population_risk
 from .trajectory import Exit, Trajectory, time_grid
@@ -52,6 +53,12 @@ __all__ = [
     "ode_exit_time",
     "jacobian_at_mediocrity",
     "mediocrity_rates",
+    "drift_p1_monte_carlo",
+    "ode_steps_to_exit",
+    "ode_gamma_opt",
+    "mediocrity_growth_rate",
+    "growth_rate_sensitivity",
+    "second_layer_delay",
 ]
 
 _SOLVERS = {"RK23": RK23, "RK45": RK45, "DOP853": DOP853, "Radau": Radau, "BDF": BDF, "LSODA": LSODA}
@@ -174,6 +181,54 @@ def drift_p1(m, gamma, delta=0.0):
     delta = check_real("delta", delta, nonnegative=True)
     m = np.asarray(m, dtype=float)
     return m * (4 * (1 - 6 * gamma) * (1 - m**2) - 2 * gamma * delta)
+
+
+def drift_p1_monte_carlo(m, d, gamma, delta, n, seed=None):
+    r"""Mean increment of one exact projected SGD step at ``p = 1``, per unit time, by Monte Carlo.
+
+    The quantity that Eq. 7 approximates, ``E[m' - m]/δt`` with
+    ``δt = γ/d``, sampled exactly at finite ``d``: the fields
+    ``λ_⋆ ~ N(0, 1)``, ``λ = mλ_⋆ + sqrt(1 - m²) g``, the label noise and
+    ``|x|² = (λ_⋆² + g² + χ²_{d-2})/d``; with ``c = 2γ𝓔λ`` (``𝓔 = f - y``)
+    the step ``w ← w - c x`` followed by the projection gives exactly
+
+    .. math::  m' = \frac{m - c\lambda_\star/d}{\sqrt{1 - 2c\lambda/d + c^2|x|^2/d}} .
+
+    The mean differs from :func:`drift_p1` by ``O(1/d)`` (the next order of
+    the normalisation).
+
+    Parameters
+    ----------
+    m : float
+        Overlap, ``|m| <= 1``.
+    d : int
+        Dimension ``> 2``.
+    gamma, delta : float
+    n : int
+        Number of independent steps.
+    seed : int, SeedSequence, Generator or None
+
+    Returns
+    -------
+    mean, se : float
+        Sample mean of ``(m' - m)/δt`` and its standard error.
+    """
+    m = check_real("m", m)
+    if abs(m) > 1:
+        raise ValueError(f"m must be in [-1, 1], got {m}")
+    d = check_int("d", d, 3)
+    gamma = check_real("gamma", gamma, positive=True)
+    delta = check_real("delta", delta, nonnegative=True)
+    n = check_int("n", n, 2)
+    rng = np.random.default_rng(seed)
+    lam_s, g = rng.standard_normal((2, n))  # coordinates of sqrt(d) x along w*, w
+    lam = m * lam_s + np.sqrt(1 - m**2) * g
+    x2 = (lam_s**2 + g**2 + rng.chisquare(d - 2, n)) / d  # |x|^2, exactly
+    E = lam**2 - lam_s**2 - np.sqrt(delta) * rng.standard_normal(n)  # E = f - y
+    c = gamma * 2 * E * lam  # the step is w <- w - c x  (gradient (2/p) E a λ x)
+    m_new = (m - c * lam_s / d) / np.sqrt(1 - 2 * c * lam / d + c**2 * x2 / d)
+    inc = (m_new - m) / (gamma / d)
+    return inc.mean(), inc.std(ddof=1) / np.sqrt(n)
 
 
 def drift_p1_unconstrained(m, q, gamma):
@@ -615,3 +670,158 @@ def mediocrity_rates(problem: Problem):
     om = float(np.mean(diag[im]))
     oq = float(-np.mean(diag[iq])) if iq else float("nan")
     return om, oq
+
+
+# --------------------------------------------------------------------------- #
+# samples to escape and the optimal learning rate of the ODE (Eq. 49, App. E.4)
+# --------------------------------------------------------------------------- #
+def ode_steps_to_exit(problem: Problem, init: State, T: float, t_max: float | None = None,
+                      rtol: float = 1e-9, atol: float = 1e-12) -> float:
+    r"""Mean number of SGD steps (= samples) the ODE needs to escape, Eq. 49.
+
+    ``s = (p d / γ) t_ext`` with the ODE exit time (:func:`ode_exit_time`)
+    averaged over the runs of ``init``.
+
+    Parameters
+    ----------
+    problem : Problem
+    init : State
+    T : float
+        Threshold of Eq. 9.
+    t_max : float, optional
+        Horizon; default ``60/ω_M`` (60 e-folds of the linear growth).
+    rtol, atol : float
+        Solver tolerances.
+
+    Returns
+    -------
+    float
+        ``inf`` if a run does not exit by ``t_max``.
+    """
+    from .theory import omega_m
+
+    check_problem(problem)
+    p, d, gamma = problem.p, problem.d, problem.gamma
+    if t_max is None:
+        t_max = 60.0 / omega_m(p, gamma, problem.delta)
+    return p * d / gamma * np.mean(ode_exit_time(problem, init, T, t_max=t_max, rtol=rtol, atol=atol))
+
+
+def ode_gamma_opt(problem: Problem, init: State, T: float, bounds=(0.5, 1.5), xatol: float = 1e-4) -> float:
+    r"""The learning rate that minimises the ODE's mean number of samples to escape, in units of γ_opt.
+
+    Minimises :func:`ode_steps_to_exit` over ``γ = x γ_opt(p, Δ)`` (Eq. 49,
+    App. E.4) for ``x`` in ``bounds`` by bounded scalar minimisation
+    (``scipy.optimize.minimize_scalar``, ``method="bounded"``), averaging
+    over the runs of ``init``.  The formula's optimum ``γ_opt`` comes from the
+    linearised dynamics; the ODE's optimum differs from it by the ``O(T)``
+    nonlinear delay of the exit.
+
+    Parameters
+    ----------
+    problem : Problem
+        Width, dimension, noise and flags; its ``gamma`` is not used.
+    init : State
+    T : float
+    bounds : (float, float)
+        Search interval for ``x = γ/γ_opt``; ``x γ_opt`` must stay below
+        ``gamma_max`` (and ``p²/8`` for ``p >= 2``).
+    xatol : float
+        Absolute tolerance on ``x``.
+
+    Returns
+    -------
+    float
+        ``x = γ*/γ_opt``.
+    """
+    from scipy.optimize import minimize_scalar
+
+    from .theory import gamma_opt
+
+    check_problem(problem)
+    lo, hi = (check_real("bounds", b, positive=True) for b in bounds)
+    if not lo < hi:
+        raise ValueError(f"bounds must be increasing, got {bounds}")
+    xatol = check_real("xatol", xatol, positive=True)
+    g0 = gamma_opt(problem.p, problem.delta)
+
+    def steps(x):
+        return ode_steps_to_exit(dataclasses.replace(problem, gamma=x * g0), init, T)
+
+    return minimize_scalar(steps, bounds=(lo, hi), method="bounded", options=dict(xatol=xatol)).x
+
+
+# --------------------------------------------------------------------------- #
+# the second layer and the growth rate at mediocrity (App. I)
+# --------------------------------------------------------------------------- #
+def mediocrity_growth_rate(problem: Problem, a: float = 1.0, h: float = 1e-7) -> float:
+    r"""Growth rate ``ω_M(a)`` of the overlaps at mediocrity for a homogeneous second layer ``a_j = a``.
+
+    ``(dm_1/dt)/m_1`` of :func:`ode_drift` at ``m = h e_1``, ``Q = I``
+    (a finite difference, exact up to ``O(h²)`` for this polynomial drift).
+    At ``a = 1`` it is Eq. 38; the gradient of ``w_j`` is proportional to
+    ``a_j``, so ``ω_M(a) ≈ 4a`` as ``γ → 0``.
+    """
+    check_problem(problem)
+    a = check_real("a", a)
+    h = check_real("h", h, positive=True)
+    p = problem.p
+    m = np.zeros(p)
+    m[0] = h
+    return ode_drift(problem, m, np.eye(p), np.full(p, a))[0][0] / h
+
+
+def growth_rate_sensitivity(problem: Problem) -> float:
+    r"""``ω_M'(1)/ω_M(1)``: relative change of the growth rate at mediocrity per unit change of ``a``.
+
+    Central difference of :func:`mediocrity_growth_rate` with step ``1e-4``.
+    """
+    return ((mediocrity_growth_rate(problem, 1 + 1e-4) - mediocrity_growth_rate(problem, 1 - 1e-4)) / 2e-4
+            / mediocrity_growth_rate(problem, 1.0))
+
+
+def second_layer_delay(problem: Problem, t):
+    r"""Linear response of the exit time to training the second layer (App. I), at exit time ``t``.
+
+    On the mediocrity manifold the mean of ``a`` relaxes from 1 to
+    ``a_⋆ = p/(p + 2)`` at the rate ``k = 1 + 2/p``
+    (:func:`mdlib.theory.second_layer_plateau`), and the growth rate of the
+    overlaps follows, ``ω_M(ā) ≈ ω_M(1)[1 + (ω_M'(1)/ω_M(1))(ā - 1)]``: the
+    overlaps fall behind those of the fixed network by the factor
+    ``exp[ω_M'(1) ∫_0^t (ā - 1)]``, and reaching the same threshold takes
+    longer by
+
+    .. math::
+
+        \Delta t_{\rm ext} \approx \frac{\omega_M'(1)}{\omega_M(1)}\,(1 - a_\star)
+        \Big(t - \frac{1 - e^{-kt}}{k}\Big) .
+
+    It is first order in ``1 - a_⋆ = 2/(p + 2)``.  Two effects are
+    neglected, which set its accuracy (checked against the ODE in
+    ``tests/test_ode.py``): the overlaps recover the deficit at the lowered
+    rate ``ω_M(ā(t)) = ω_M(1)(1 - r)``, ``r = (ω_M'(1)/ω_M(1))(1 - ā(t))``,
+    which lengthens the delay by the relative ``r/(1 - r)``, tens of per cent
+    at small ``p`` and late exits; and the ``+2m_j²`` in ``da_j/dt`` slows the decrease of
+    ``a_j`` for the unit about to trigger the exit, by up to
+    ``p max_j m_j²`` at the threshold, which shortens it at large ``p``.
+
+    Parameters
+    ----------
+    problem : Problem
+        Projected SGD at width ``p`` (the flag ``train_second_layer`` does not
+        enter).
+    t : array_like
+        Exit times of the network with the second layer fixed.
+
+    Returns
+    -------
+    ndarray
+    """
+    check_problem(problem)
+    if not problem.spherical:
+        raise ValueError("second_layer_delay needs projected SGD (spherical=True)")
+    p = problem.p
+    ratio = growth_rate_sensitivity(problem)
+    kk, a_star = 1 + 2 / p, p / (p + 2)
+    t = np.asarray(t, dtype=float)
+    return ratio * (1 - a_star) * (t - (1 - np.exp(-kk * t)) / kk)

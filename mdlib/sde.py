@@ -59,6 +59,7 @@ __all__ = [
     "increment_labels",
     "increment_mean",
     "increment_covariance",
+    "projected_covariance",
     "p1_covariance_eq55",
     "ito_correction",
     "ito_correction_size",
@@ -410,6 +411,39 @@ def increment_covariance(problem: Problem, m, Q=None, a=None, projected: bool = 
     """
     spec, mean, cov, P = _stats(problem, m, Q, a, projected)
     return cov if P is None else P @ cov @ P.T
+
+
+def projected_covariance(problem: Problem, cov, m, Q=None):
+    r"""Covariance of the projected increments from a covariance of the unconstrained ones: ``P Σ Pᵀ``.
+
+    ``P`` is the linearised projection on the sphere (Eqs. 30–31, 34,
+    App. G.2), ``δm_j = 𝓜_j - (m_j/2)𝒬_jj`` and
+    ``δQ_jl = 𝒬_jl - (Q_jl/2)(𝒬_jj + 𝒬_ll)``.  With the exact ``Σ`` this is
+    ``increment_covariance(problem, m, Q, projected=True)``; it also projects
+    another covariance, e.g. the printed Eq. 55 (:func:`p1_covariance_eq55`):
+    at ``p = 1`` the variance of ``δm`` is
+    ``Σ_MM - m Σ_M𝒬 + (m²/4) Σ_𝒬𝒬``.
+
+    Parameters
+    ----------
+    problem : Problem
+        Projected SGD.
+    cov : array_like, shape (n_var, n_var)
+        Covariance of the unconstrained increment variables, in the order
+        of ``increment_labels(problem)``.
+    m : array_like, shape (p,)
+    Q : array_like, shape (p, p), optional (default identity)
+
+    Returns
+    -------
+    ndarray, shape (n_state, n_state)
+        In the order of ``increment_labels(problem, projected=True)``.
+    """
+    spec, _, _, P = _stats(problem, m, Q, None, True)
+    cov = np.asarray(cov, dtype=float)
+    if cov.shape != (spec.nv, spec.nv):
+        raise ValueError(f"cov must have shape ({spec.nv}, {spec.nv}), got {cov.shape}")
+    return P @ cov @ P.T
 
 
 def p1_covariance_eq55(m, gamma, delta=0.0):

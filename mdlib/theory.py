@@ -55,6 +55,7 @@ __all__ = [
     "gamma_opt",
     "asymptotic_excess_risk",
     "sample_mu_tau",
+    "mu_tau",
     "exit_time_given_init",
     "exit_time_linearized",
     "exit_time_annealed",
@@ -69,6 +70,7 @@ __all__ = [
     "ou_parameters_p1",
     "ou_exit_time",
     "ou_exit_time_numeric",
+    "second_layer_plateau",
 ]
 
 
@@ -305,6 +307,35 @@ def sample_mu_tau(p, d, n_samples, seed=None):
         else:
             tau0[start:start + k] = 0.0
     return mu0, tau0
+
+
+def mu_tau(m, Q, d):
+    r"""The two numbers through which a start enters the linearised exit time, Eq. 43.
+
+    .. math::  \mu_0 = d\sum_j m_j(0)^2, \qquad \tau_0 = d\sum_{j\ne l} Q_{jl}(0)^2 ,
+
+    for given initial overlaps (e.g. ``state.m``, ``state.Q`` of a
+    :class:`~mdlib.State`); :func:`sample_mu_tau` samples them from their
+    exact law instead.  Their means over random starts are ``p`` and
+    ``p(p - 1)``.
+
+    Parameters
+    ----------
+    m : array_like, shape (n, p)
+    Q : array_like, shape (n, p, p)
+    d : int
+
+    Returns
+    -------
+    mu0, tau0 : ndarray, shape (n,)
+    """
+    m = np.asarray(m, dtype=float)
+    Q = np.asarray(Q, dtype=float)
+    if m.ndim != 2 or Q.shape != m.shape + (m.shape[1],):
+        raise ValueError(f"m must have shape (n, p) and Q shape (n, p, p), got {m.shape} and {Q.shape}")
+    d = check_int("d", d, 1)
+    off = ~np.eye(m.shape[1], dtype=bool)
+    return d * np.sum(m**2, axis=1), d * np.sum(Q[:, off] ** 2, axis=1)
 
 
 # --------------------------------------------------------------------------
@@ -754,3 +785,50 @@ def ou_exit_time_numeric(mu, sigma2, T, method="quad"):
             raise RuntimeError(f"solve_bvp failed: {sol.message}")
         return float(sol.sol(0.0)[0]) * a * a / sigma2
     raise ValueError(f"method must be 'quad' or 'bvp', got {method!r}")
+
+
+# --------------------------------------------------------------------------
+# the trained second layer on the mediocrity manifold (App. I)
+# --------------------------------------------------------------------------
+
+def second_layer_plateau(a0, t):
+    r"""The trained second layer on the mediocrity manifold ``m = 0``, ``Q = I`` (App. I).
+
+    There ``da_j/dt = -E[𝓔λ_j²] = 1 - ā - 2a_j/p`` is linear: the mean
+    ``ā = (1/p)Σ_j a_j`` and the spread ``V = (1/p)Σ_j (a_j - ā)²`` relax as
+
+    .. math::
+
+        \bar a(t) = a_\star + (\bar a(0) - a_\star)\,e^{-(1 + 2/p)t}, \qquad
+        V(t) = V(0)\,e^{-4t/p}, \qquad a_\star = \frac{p}{p + 2},
+
+    and the excess risk (Eq. 6 at ``m = 0``, ``Q = I``) is
+
+    .. math::  \mathcal{R} - \frac\Delta2 = \frac32 - \bar a + \Big(\frac12 + \frac1p\Big)\bar a^2 + \frac{V}{p} ,
+
+    which falls from the plateau ``1 + 1/p`` of a fixed ``a = 1`` to
+    ``1 + 1/(p + 2)``.
+
+    Parameters
+    ----------
+    a0 : array_like, shape (..., p)
+        Initial second layers.
+    t : array_like
+        Times, broadcast against ``a0[..., :1]`` (e.g. shape ``(1, n_t)``
+        for ``a0`` of shape ``(n_runs, p)``).
+
+    Returns
+    -------
+    excess_risk, abar, V : ndarray
+        Broadcast shapes of ``a0[..., :1]`` and ``t``.
+    """
+    a0 = np.asarray(a0, dtype=float)
+    if a0.ndim < 1 or a0.shape[-1] < 1:
+        raise ValueError(f"a0 must have shape (..., p), got {a0.shape}")
+    t = np.asarray(t, dtype=float)
+    p = a0.shape[-1]
+    a_star = p / (p + 2)
+    abar0 = a0.mean(axis=-1, keepdims=True)
+    abar = a_star + (abar0 - a_star) * np.exp(-(1 + 2 / p) * t)
+    V = np.var(a0, axis=-1, keepdims=True) * np.exp(-4 * t / p)
+    return 1.5 - abar + (0.5 + 1 / p) * abar**2 + V / p, abar, V

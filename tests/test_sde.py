@@ -20,6 +20,7 @@ from mdlib.sde import (
     ito_correction,
     ito_correction_size,
     p1_covariance_eq55,
+    projected_covariance,
 )
 
 
@@ -403,3 +404,21 @@ def test_sde_exit_inf_zero_and_nan():
         tr = integrate_sde(pr, make_state(pr, [0.0], [[1.0]]).repeat(3), 2.0, dt=1e-2, seed=0, t_save=(),
                            exit=Exit(0.5, "max_m"))
     assert tr.diverged.all() and np.all(np.isnan(tr.t_exit))
+
+
+def test_projected_covariance():
+    """P Σ Pᵀ of the exact Σ is the projected covariance; at p = 1 it is Var[M - (m/2) Q]."""
+    rng = np.random.default_rng(3)
+    for p in (1, 2, 3):
+        pr = Problem(p, 1000, 0.2, 1e-3)
+        m, Q, a = random_state(rng, p, True)
+        cov = increment_covariance(pr, m, Q)
+        np.testing.assert_allclose(projected_covariance(pr, cov, m, Q), increment_covariance(pr, m, Q, projected=True),
+                                   rtol=1e-12, atol=1e-12)
+    pr = Problem(1, 1000, 0.1, 1e-4)
+    c = p1_covariance_eq55(0.3, 0.1, 1e-4)
+    assert projected_covariance(pr, c, 0.3)[0, 0] == pytest.approx(c[0, 0] - 0.3 * c[0, 1] + 0.09 / 4 * c[1, 1])
+    with pytest.raises(ValueError, match="cov"):
+        projected_covariance(pr, np.eye(3), 0.3)
+    with pytest.raises(ValueError, match="projected"):
+        projected_covariance(Problem(1, 1000, 0.1, spherical=False), c, 0.3)

@@ -681,3 +681,43 @@ def test_quenched_formula_vs_mdlib_ode_exit_times(p):
     t_ode = ode.ode_exit_time(prob, s, T, t_max=20.0)
     assert np.max(np.abs(t_ode / formula - 1)) < 0.03
     assert abs(t_ode.mean() / formula.mean() - 1) < 0.015
+
+
+# ---------------------------------------------------------------------------
+# mu0, tau0 of given starts (Eq. 43) and the second layer on the mediocrity manifold (App. I)
+# ---------------------------------------------------------------------------
+
+def test_mu_tau_of_random_starts():
+    """mu0 = d sum_j m_j^2 and tau0 = d sum_{j != l} Q_jl^2 have the means p and p(p - 1) over
+    exact random starts (m_j^2 and Q_jl^2 have mean 1/d exactly), within 4 SE, and tau0 is
+    twice the sum over j < l (the form of sample_mu_tau)."""
+    p, d = 4, 300
+    init = random_init(Problem(p, d, 0.1), 20_000, seed=31)
+    mu0, tau0 = th.mu_tau(init.m, init.Q, d)
+    for x, target in ((mu0, p), (tau0, p * (p - 1))):
+        assert abs(x.mean() - target) < 4 * x.std(ddof=1) / math.sqrt(x.size)
+    ju, lu = np.triu_indices(p, 1)
+    np.testing.assert_allclose(tau0, 2 * d * np.sum(init.Q[:, ju, lu] ** 2, axis=1), rtol=1e-13)
+    with pytest.raises(ValueError, match="shape"):
+        th.mu_tau(init.m[0], init.Q[0], d)
+
+
+@pytest.mark.parametrize("p", [2, 5])
+def test_second_layer_plateau_is_the_ode_on_the_manifold(p):
+    """Started exactly at m = 0, Q = I, the ODE with a trained second layer stays there and its
+    risk, mean and spread of a follow the closed form (integrate_ode: Eqs. 17, 21 with da/dt)."""
+    from mdlib.ode import integrate_ode
+    from mdlib.problem import make_state
+
+    pr = Problem(p, 1000, 0.1 * p, 1e-3, train_second_layer=True)
+    rng = np.random.default_rng(p)
+    a0 = np.vstack([np.ones(p), rng.integers(0, 2, (2, p)).astype(float), rng.uniform(0, 2, p)])
+    t = np.linspace(0, 3 * p, 41)
+    ode = integrate_ode(pr, make_state(pr, np.zeros((4, p)), np.eye(p), a0), t[-1], t_save=t, rtol=1e-11, atol=1e-13)
+    R, abar, V = th.second_layer_plateau(a0, t[None, :])
+    np.testing.assert_allclose(ode.excess_risk, R, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(ode.a.mean(axis=2), abar, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(ode.a.var(axis=2), V, rtol=1e-7, atol=1e-10)
+    # the plateaus: 1 + 1/p for a = 1 at t = 0, 1 + 1/(p + 2) at the end of the relaxation
+    assert R[0, 0] == pytest.approx(1 + 1 / p)
+    assert th.second_layer_plateau(np.ones(p), 1e3)[0][0] == pytest.approx(1 + 1 / (p + 2), rel=1e-12)
