@@ -38,7 +38,7 @@ from scipy.integrate import BDF, DOP853, LSODA, RK23, RK45, Radau
 from scipy.optimize import brentq
 
 from ._layout import StateLayout
-from ._validate import check_choice, check_init, check_int, check_problem, check_real, check_t_save
+from ._validate import check_choice, check_exit, check_init, check_int, check_problem, check_real, check_t_save
 from .problem import Problem, State
 from .risk import population_risk
 from .trajectory import Exit, Trajectory, time_grid
@@ -476,8 +476,7 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
     atol = check_real("atol", atol, positive=True)
     check_choice("method", method, tuple(_SOLVERS))
     t_save = check_t_save(t_save, t_max, time_grid)
-    if exit is not None and not isinstance(exit, Exit):
-        raise ValueError(f"exit must be an Exit (mdlib.Exit(T, criterion)) or None, got {type(exit).__name__}")
+    check_exit(exit)
     p, R, nt = problem.p, init.n_runs, t_save.size
     layout = StateLayout.of(problem)
     store_Q = p <= _Q_STORE_MAX_P

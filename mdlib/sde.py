@@ -49,7 +49,7 @@ import numpy as np
 from ._layout import StateLayout
 from ._linalg import psd_cholesky
 from ._random import run_generators
-from ._validate import check_bool, check_init, check_problem, check_real, check_t_save
+from ._validate import check_bool, check_exit, check_init, check_problem, check_real, check_t_save
 from .moments import _increment_moments, displacement_moment_series, displacement_weights, field_covariance
 from .problem import Problem, State
 from .risk import population_risk
@@ -328,8 +328,7 @@ def _as_state_arrays(problem, m, Q, a):
 
 def _stats(problem, m, Q, a, projected):
     check_problem(problem)
-    if projected not in (True, False):
-        raise ValueError(f"projected must be True or False, got {projected!r}")
+    check_bool("projected", projected)
     if projected and not problem.spherical:
         raise ValueError("projected=True needs a spherical problem (projected SGD)")
     m, Q, a = _as_state_arrays(problem, m, Q, a)
@@ -648,8 +647,7 @@ def integrate_sde(problem: Problem, init: State, t_max: float, dt: float = 1e-3,
     dt = check_real("dt", dt, positive=True)
     ito_correction = check_bool("ito_correction", ito_correction)
     t_save = check_t_save(t_save, t_max, time_grid)
-    if exit is not None and not isinstance(exit, Exit):
-        raise ValueError(f"exit must be an Exit (mdlib.Exit(T, criterion)) or None, got {type(exit).__name__}")
+    check_exit(exit)
     p, R, nt = problem.p, init.n_runs, t_save.size
     spec = _Spec(p, problem.spherical, problem.train_second_layer)
     m0 = np.ascontiguousarray(init.m, dtype=float).copy()

@@ -446,6 +446,7 @@ def test_integrate_ode_exit_p1_closed_form_and_nan_after_exit():
                                                             gamma, delta), atol=1e-8)
 
 
+@pytest.mark.slow
 def test_integrate_ode_exit_is_ode_exit_time_and_grid_exit_time():
     """ode_exit_time is integrate_ode(t_save=(), exit=...).t_exit (bitwise), and both agree
     with the crossing interpolated on a fine saved grid, for both criteria."""
@@ -459,6 +460,7 @@ def test_integrate_ode_exit_is_ode_exit_time_and_grid_exit_time():
         assert np.allclose(tr.t_exit, exit_time(grid, 0.05, crit), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_integrate_ode_exit_inf_nan_and_zero():
     # never exits: inf (gamma > 1/6 at p = 1: m decays; m = 0 is a fixed point), and a start
     # with no excess risk to lose (m = 1, the minimum) has already exited: 0
