@@ -26,7 +26,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-__all__ = ["Erratum", "ERRATA", "KINDS", "errata_table"]
+import numpy as np
+
+__all__ = ["Erratum", "ERRATA", "KINDS", "errata_table", "printed_hessian_eq67", "printed_hessian_eq83"]
 
 KINDS = {
     "formula": "a printed expression is wrong",
@@ -383,3 +385,40 @@ def errata_table():
 
 
 ERRATUM_FIELDS = tuple(f.name for f in fields(Erratum))
+
+
+# --------------------------------------------------------------------------
+# printed expressions, for comparison with the corrected ones (mdlib.landscape)
+# --------------------------------------------------------------------------
+
+def printed_hessian_eq67(w, w_star):
+    r"""Eq. 67 as printed, converted to the book's scaling (erratum ``eq66-67-hessian``).
+
+    .. math::  \frac2d\Big[(3q - \rho)I_d + \frac3d\,ww^\top - \frac1d\,w_\star w_\star^\top\Big],
+
+    whose rank-one coefficients ``3`` and ``-1`` should be ``6`` and ``-2``
+    (:func:`mdlib.landscape.hess_euclidean`).
+    """
+    from .landscape import overlaps
+
+    m, q, rho = overlaps(w, w_star)
+    w, w_star = np.asarray(w, dtype=float), np.asarray(w_star, dtype=float)
+    d = w.size
+    return 2 / d * ((3 * q - rho) * np.eye(d) + 3 / d * np.outer(w, w) - 1 / d * np.outer(w_star, w_star))
+
+
+def printed_hessian_eq83(w, w_star):
+    r"""Eq. 83 as printed, converted to the book's scaling (erratum ``eq83-85-riemannian-hessian``).
+
+    .. math::  \frac4d\Big[m^2 I_d + \frac md\,w w_\star^\top - \frac1d\,w_\star w_\star^\top\Big]
+
+    (``|w|² = |w_⋆|² = d``): not symmetric and not zero on the normal
+    direction ``w``, although its quadratic form on tangent vectors is that
+    of :func:`mdlib.landscape.hess_sphere`.
+    """
+    from .landscape import overlaps
+
+    m = overlaps(w, w_star)[0]
+    w, w_star = np.asarray(w, dtype=float), np.asarray(w_star, dtype=float)
+    d = w.size
+    return 4 / d * (m**2 * np.eye(d) + m / d * np.outer(w, w_star) - np.outer(w_star, w_star) / d)

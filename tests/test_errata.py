@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import mdlib
-import mdlib.landscape as L
-from mdlib.errata import ERRATA, ERRATUM_FIELDS, KINDS, Erratum, errata_table
+from mdlib import landscape as L
+from mdlib.errata import (ERRATA, ERRATUM_FIELDS, KINDS, Erratum, errata_table, printed_hessian_eq67,
+                          printed_hessian_eq83)
 
 ROOT = Path(__file__).resolve().parent.parent
 # test files whose errata tests are written alongside this list; others belong to other modules
@@ -219,3 +220,28 @@ def test_convention_second_layer_rate():
         mean, se = _mc(step)
         assert _zmax(mean, se, factor * da_ode) < Z_MAX
     assert np.all(np.abs(da_ode) > 0.05)  # a really moves: the comparison has power
+
+
+def test_printed_hessians_are_the_app_h_expressions_in_the_book_scaling():
+    """printed_hessian_eq67/eq83 (book scaling, used by the landscape chapter) are the printed
+    App. H expressions of tests/test_landscape.py, rescaled: Hess_H = d Hess_book with
+    w_H = w / sqrt(d); they differ from the corrected Hessians (mdlib.landscape)."""
+    d = 8
+    rng = np.random.default_rng(7)
+    w_star = rng.standard_normal(d)
+    w_star *= math.sqrt(d) / np.linalg.norm(w_star)
+    w = rng.standard_normal(d) + 0.5 * w_star
+    wH, wsH = w / math.sqrt(d), w_star / math.sqrt(d)
+    q, rho = wH @ wH, wsH @ wsH
+    eq67_H = 2 * (-(rho - 3 * q) * np.eye(d) + 3 * np.outer(wH, wH) - np.outer(wsH, wsH))
+    np.testing.assert_allclose(d * printed_hessian_eq67(w, w_star), eq67_H, atol=1e-12)
+    assert np.abs(printed_hessian_eq67(w, w_star) - L.hess_euclidean(w, w_star)).max() > 0.1 / d
+    w_s = w * math.sqrt(d) / np.linalg.norm(w)  # on the sphere
+    wH = w_s / math.sqrt(d)
+    m = wH @ wsH
+    eq83_H = 4 * (m**2 * np.eye(d) + m * np.outer(wH, wsH) - np.outer(wsH, wsH))
+    np.testing.assert_allclose(d * printed_hessian_eq83(w_s, w_star), eq83_H, atol=1e-12)
+    P = np.eye(d) - np.outer(wH, wH)
+    t = P @ rng.standard_normal(d)  # same quadratic form on tangent vectors, not the same matrix
+    assert t @ printed_hessian_eq83(w_s, w_star) @ t == pytest.approx(t @ L.hess_sphere(w_s, w_star) @ t, rel=1e-10)
+    assert np.abs(printed_hessian_eq83(w_s, w_star) - L.hess_sphere(w_s, w_star)).max() > 0.1 / d
