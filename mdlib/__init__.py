@@ -3,9 +3,17 @@
 Public names are re-exported here; chapters import only these (``import mdlib``,
 then ``mdlib.<name>``; the App. H geometry as ``mdlib.landscape.<name>``).
 """
-from . import diffusion, landscape, noise, plotting, stats
+from . import diffusion, landscape, links, noise, plotting, stats
 from .diffusion import DiffusionP1, dynkin_tables
 from .errata import ERRATA, Erratum, errata_table, printed_hessian_eq67, printed_hessian_eq83
+from .links import (
+    Link,
+    bagj_learning_rate,
+    critical_learning_rate,
+    critical_overlap,
+    mediocrity_expansion,
+    sample_complexity_exponent,
+)
 from .moments import (
     displacement_moment_series,
     displacement_moments,
@@ -72,8 +80,10 @@ from .theory import (
 from .trajectory import Exit, Trajectory, exit_time, time_grid
 
 __all__ = [
-    "diffusion", "landscape", "noise", "plotting", "stats", "DiffusionP1", "dynkin_tables", "ERRATA", "Erratum",
-    "errata_table", "printed_hessian_eq67", "printed_hessian_eq83", "displacement_moment_series",
+    "diffusion", "landscape", "links", "noise", "plotting", "stats", "DiffusionP1", "dynkin_tables", "ERRATA",
+    "Erratum", "errata_table", "printed_hessian_eq67", "printed_hessian_eq83", "Link", "bagj_learning_rate",
+    "critical_learning_rate", "critical_overlap", "mediocrity_expansion", "sample_complexity_exponent",
+    "displacement_moment_series",
     "displacement_moments", "field_covariance", "isserlis", "moment2", "moment4_aabb", "moment4_abcc",
     "moment6_abccdd", "exit_time_sgd_p1", "noise_variances", "noisy_linear_exit_time", "drift_p1",
     "drift_p1_monte_carlo", "growth_rate_sensitivity", "integrate_ode", "jacobian_at_mediocrity",
