@@ -147,7 +147,8 @@ from numpy.polynomial import hermite_e as H
 from numpy.polynomial import polynomial as P
 from scipy.integrate import quad
 
-from ._validate import check_int, check_problem, check_real
+from ._random import run_generators
+from ._validate import check_exit, check_int, check_problem, check_real
 from .problem import Problem, State
 from .trajectory import Exit
 
@@ -234,7 +235,10 @@ class Link:
         coef = self.coefficients
         if isinstance(coef, (str, bytes)) or not hasattr(coef, "__len__"):
             raise ValueError(f"coefficients must be a sequence of real numbers, got {coef!r}")
-        coef = [check_real(f"coefficients[{k}]", c) for k, c in enumerate(np.asarray(coef, dtype=object).ravel())]
+        arr = np.asarray(coef, dtype=object)
+        if arr.ndim != 1:
+            raise ValueError(f"coefficients must be a flat sequence of real numbers, got shape {arr.shape}")
+        coef = [check_real(f"coefficients[{k}]", c) for k, c in enumerate(arr)]
         while coef and coef[-1] == 0.0:
             coef.pop()
         if not any(c != 0.0 for c in coef[1:]):
@@ -907,12 +911,6 @@ def _gap_poly(link, exit, a, delta):
     return g, lambda m0: (1 - T) * P.polyval(m0, g)
 
 
-def _check_exit(exit):
-    if not isinstance(exit, Exit):
-        raise ValueError(f"exit must be an Exit, got {type(exit).__name__}")
-    return exit
-
-
 def ode_exit_time_p1(link: Link, m0, gamma: float, delta: float = 0.0, exit: Exit | None = None,
                      a: float = 1.0):
     r"""Exit time (Eq. 9) of the p = 1 ODE of a link from ``m(0) = m0``, by exact quadrature.
@@ -941,7 +939,7 @@ def ode_exit_time_p1(link: Link, m0, gamma: float, delta: float = 0.0, exit: Exi
     -------
     float or ndarray
     """
-    exit = Exit(0.01, "max_m") if exit is None else _check_exit(exit)
+    exit = Exit(0.01, "max_m") if check_exit(exit) is None else exit
     b = drift_polynomial(link, gamma, delta, a).coef
     gap, level_of = _gap_poly(link, exit, check_real("a", a), delta)
     m0_arr = np.asarray(m0, dtype=float)
@@ -1015,16 +1013,6 @@ def _em_exit_p1(m, rng, n_steps, h, b, v, g, level):
     return n_steps * h, 0
 
 
-def _rngs(seed, n):
-    """One PCG64 Generator per run, spawned from one SeedSequence (a
-    SeedSequence argument is copied first, so a seed always gives the same streams)."""
-    if isinstance(seed, np.random.SeedSequence):
-        ss = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
-    else:
-        ss = np.random.SeedSequence(seed)
-    return [np.random.Generator(np.random.PCG64(s)) for s in ss.spawn(n)]
-
-
 def sde_exit_times_p1(link: Link, problem: Problem, init: State, exit: Exit, t_max: float, dt: float = 1e-3,
                       seed=None) -> np.ndarray:
     r"""Exit times (Eq. 9) of the p = 1 SDE of a polynomial link, by Euler–Maruyama.
@@ -1036,11 +1024,13 @@ def sde_exit_times_p1(link: Link, problem: Problem, init: State, exit: Exit, t_m
     with the exact drift :func:`drift_p1` and diffusion :func:`diffusion_p1`
     (both polynomials in ``m``, evaluated by Horner in a numba kernel).  Each
     run owns a ``Generator`` spawned from one ``SeedSequence`` (run ``i``
-    gets the same stream whatever ``n_runs``), takes steps of size ``dt``
-    and stops at the first step where the exit criterion holds; the crossing
-    is located by linear interpolation of the gap inside that step.  The
-    arguments mirror ``mdlib.integrate_sde(problem, init, t_max, dt, seed,
-    exit=...)`` so that this can become its link-aware p = 1 case.
+    gets the same stream whatever ``n_runs``), takes ``ceil(t_max/dt)``
+    equal steps and stops at the first step where the exit criterion holds;
+    the crossing is located by linear interpolation of the gap inside that
+    step.  Arguments, seeding, steps and interpolation are those of
+    ``mdlib.integrate_sde(problem, init, t_max, dt, seed, t_save=(),
+    exit=...)``: for ``σ = z²`` the two give the same paths (the tests
+    check it run by run), so this can become its link-aware p = 1 case.
 
     Parameters
     ----------
@@ -1057,13 +1047,20 @@ def sde_exit_times_p1(link: Link, problem: Problem, init: State, exit: Exit, t_m
     t_max : float
         Runs not exited by ``t_max`` get ``inf``.
     dt : float
-        Euler–Maruyama step.
+        Largest Euler–Maruyama step.
     seed : int, SeedSequence or None
 
     Returns
     -------
     ndarray, shape (n_runs,)
         Exit times; ``inf`` if not exited by ``t_max``, ``nan`` if diverged.
+
+    Notes
+    -----
+    The O(γ/d) Itô and finite-d drift corrections of :mod:`mdlib.sde` are
+    left out (as in ``integrate_sde`` without ``ito_correction``).  ``m`` is
+    not clipped to ``[-1, 1]``: the exit thresholds of interest are well
+    inside.
     """
     _check_link(link)
     check_problem(problem)
@@ -1072,7 +1069,8 @@ def sde_exit_times_p1(link: Link, problem: Problem, init: State, exit: Exit, t_m
     if not isinstance(init, State):
         raise ValueError(f"init must be a State (from random_init or make_state), got {type(init).__name__}")
     init.check_matches(problem)
-    _check_exit(exit)
+    if check_exit(exit) is None:
+        raise ValueError("exit must be an Exit (mdlib.Exit(T, criterion)), got None")
     t_max = check_real("t_max", t_max, positive=True)
     dt = check_real("dt", dt, positive=True)
     a_all = init.a[:, 0]
@@ -1084,10 +1082,11 @@ def sde_exit_times_p1(link: Link, problem: Problem, init: State, exit: Exit, t_m
                                                                               a).coef)
     g, level_of = _gap_poly(link, exit, a, problem.delta)
     g = np.ascontiguousarray(g)
-    n_steps = int(math.ceil(t_max / dt - 1e-9))
+    n_steps = max(1, int(math.ceil(t_max / dt - 1e-9)))
+    h = t_max / n_steps
     out = np.empty(init.n_runs)
-    for r, rng in enumerate(_rngs(seed, init.n_runs)):
+    for r, rng in enumerate(run_generators(seed, init.n_runs)):
         m0 = float(init.m[r, 0])
-        t, status = _em_exit_p1(m0, rng, n_steps, dt, b, v, g, float(level_of(m0)))
+        t, status = _em_exit_p1(m0, rng, n_steps, h, b, v, g, float(level_of(m0)))
         out[r] = t if status == 1 else math.inf if status == 0 else math.nan
     return out
