@@ -126,6 +126,11 @@ with this schedule the SDE's accumulated variance over the escape,
 ``(γ/d) Var[X] t_ext``, is ``O(1/d) = O(m_0²)``: the noise is as large as
 the initial overlap during the whole search phase, which is why the
 stochastic and deterministic descriptions can differ at order one there.
+From a random start ``sqrt(d) m_0 ~ N(0, 1)`` the ODE escapes only from
+``m_0 > m_c = θ^{1/(k*-2)} d^{-1/2}`` (and, for even ``k*``, from
+``m_0 < -m_c``): 31 % of the runs at ``k* = 3``, 48 % at ``k* = 4``
+(``θ = 1/2``); the others stay at mediocrity forever unless the noise frees
+them.
 
 References
 ----------
@@ -270,9 +275,10 @@ class Link:
     @classmethod
     def from_monomials(cls, coefficients, name: str | None = None) -> Link:
         """The link ``σ(z) = Σ_k b_k z^k`` from its monomial coefficients ``b_0, b_1, ...``."""
-        b = [check_real(f"coefficients[{k}]", c) for k, c in enumerate(np.asarray(coefficients, dtype=object).ravel())]
-        if not b:
-            raise ValueError("coefficients must not be empty")
+        arr = np.asarray(coefficients, dtype=object)
+        if arr.ndim != 1 or arr.size == 0:
+            raise ValueError(f"coefficients must be a non-empty flat sequence of real numbers, got {coefficients!r}")
+        b = [check_real(f"coefficients[{k}]", c) for k, c in enumerate(arr)]
         return cls(tuple(float(c) for c in H.poly2herme(np.array(b, dtype=float))), name=name)
 
     # properties -----------------------------------------------------------
@@ -556,6 +562,14 @@ def variance_polynomial(link: Link, gamma: float, delta: float = 0.0, a: float =
     Returns
     -------
     numpy.polynomial.Polynomial
+
+    Notes
+    -----
+    Evaluated in the power basis, the polynomial loses relative accuracy
+    where ``Var[X]`` is much smaller than its coefficients: near ``m = 1``
+    at ``Δ = 0``, ``a = 1`` (where ``Var[X] → 0``) the relative error is
+    about 1e-10 at ``m = 0.999`` (1e-13 elsewhere, checked against 40-digit
+    quadrature up to degree 8).
     """
     gamma, delta, a = _args(link, gamma, delta, a)
     return Polynomial(_collapse(_moments(link, a)[1], gamma, delta))

@@ -122,6 +122,10 @@ def test_link_constructor_validation():
         Link.hermite(2, scale=np.inf)
     with pytest.raises(ValueError, match="name"):
         Link((0, 1), name=3)
+    with pytest.raises(ValueError, match="non-empty"):
+        Link.from_monomials([])
+    with pytest.raises(ValueError, match="constant target"):
+        Link.from_monomials([2.0])
 
 
 def test_link_basics():
