@@ -519,3 +519,18 @@ def test_finite_difference_hessian_tangent_basis_and_exp_map():
         return L.risk_euclidean(m, q, 0.0, rho)
 
     np.testing.assert_allclose(L.finite_difference_hessian(risk, 6), U.T @ L.hess_sphere(w, w_star) @ U, atol=1e-6)
+
+
+def test_value_at_crossing_interpolates_the_first_crossing():
+    t = np.linspace(0, 1, 101)
+    x = np.stack([t**2, 0.5 * t, np.full_like(t, 0.7)])  # crosses 0.25 at t = 0.5; at t = 0.5; already above
+    y = np.stack([3 * t, 1 + t, t])
+    out = L.value_at_crossing(x, y, 0.25)
+    assert out[0] == pytest.approx(1.5, abs=3 * 0.01**2)  # t² is interpolated linearly between grid points
+    assert out[1] == pytest.approx(1.5, rel=1e-12)  # linear in t: exact
+    assert np.isnan(out[2])
+    assert np.isnan(L.value_at_crossing(t, t, 2.0))  # never reached
+    # only the first crossing counts
+    assert L.value_at_crossing([0.0, 1.0, 0.0, 1.0], [0.0, 1.0, 2.0, 3.0], 0.5) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="same shape"):
+        L.value_at_crossing([0.0, 1.0], [0.0], 0.5)
