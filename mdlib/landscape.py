@@ -80,6 +80,7 @@ __all__ = [
     "population_average",
     "finite_difference_hessian",
     "value_at_crossing",
+    "teacher_and_orthogonal",
 ]
 
 
@@ -662,3 +663,37 @@ def value_at_crossing(x, y, level):
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(ok, y0 + (level - x0) / (x1 - x0) * (y1 - y0), np.nan)
     return out if out.ndim else float(out)
+
+
+def teacher_and_orthogonal(d, seed=None):
+    r"""A teacher ``w*`` uniform on ``S^{d-1}(sqrt(d))`` and a uniform point ``u`` of the same sphere with ``u ⊥ w*``.
+
+    The points where App. H's statements are tested: ``u`` is on the
+    equator ``m = 0`` of the sphere, ``u/sqrt(3)`` on the saddle ring of the
+    Euclidean landscape, ``±w*`` at the minima.
+
+    Parameters
+    ----------
+    d : int
+        Dimension ``>= 2``.
+    seed : int, SeedSequence, Generator or None
+
+    Returns
+    -------
+    w_star, u : ndarray, shape (d,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w_star, u = teacher_and_orthogonal(10, seed=0)
+    >>> bool(np.isclose(w_star @ w_star, 10) and np.isclose(u @ u, 10) and abs(u @ w_star) < 1e-12)
+    True
+    """
+    d = check_int("d", d, 2)
+    rng = np.random.default_rng(seed)
+    w_star = rng.standard_normal(d)
+    w_star *= np.sqrt(d) / np.linalg.norm(w_star)
+    u = rng.standard_normal(d)
+    u -= (u @ w_star) / d * w_star
+    u *= np.sqrt(d) / np.linalg.norm(u)
+    return w_star, u
