@@ -15,6 +15,7 @@ from .links import (
     sample_complexity_exponent,
 )
 from .moments import (
+    app_c_cases,
     displacement_moment_series,
     displacement_moments,
     field_covariance,
@@ -23,6 +24,7 @@ from .moments import (
     moment4_aabb,
     moment4_abcc,
     moment6_abccdd,
+    moment_monte_carlo,
 )
 from .noise import exit_time_sgd_p1, noise_variances, noisy_linear_exit_time
 from .ode import (
@@ -41,7 +43,7 @@ from .ode import (
     second_layer_delay,
 )
 from .problem import Problem, State, make_state, random_init
-from .risk import population_risk, population_risk_mc
+from .risk import correlated_network, population_risk, population_risk_mc
 from .sde import (
     finite_d_drift_correction,
     increment_covariance,
@@ -97,3 +99,4 @@ __all__ = [
     "ou_exit_time_numeric", "ou_parameters_p1", "overparam_gain", "overparam_gain_finite", "sample_mu_tau",
     "second_layer_plateau", "steps_to_exit", "Exit", "Trajectory", "exit_time", "time_grid"
 ]
+__all__ += ["app_c_cases", "moment_monte_carlo", "correlated_network"]  # the setup chapter

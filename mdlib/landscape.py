@@ -79,6 +79,8 @@ __all__ = [
     "overlap_density",
     "population_average",
     "finite_difference_hessian",
+    "value_at_crossing",
+    "teacher_and_orthogonal",
 ]
 
 
@@ -618,3 +620,80 @@ def finite_difference_hessian(f, n_dim, h=1e-3):
             H[i, j] = H[j, i] = (f(E[i] + E[j]) - f(E[i] - E[j]) - f(E[j] - E[i])
                                  + f(-E[i] - E[j])) / (4 * h * h)
     return H
+
+
+def value_at_crossing(x, y, level):
+    r"""The value of ``y`` where ``x`` first reaches ``level``, by linear interpolation.
+
+    For paths sampled on a common grid (e.g. ``x = m²`` and ``y = q`` of SGD
+    runs, or of the ODE on a fine grid), with ``k`` the first index where
+    ``x >= level``:
+
+    .. math:: y_{k-1} + \frac{\mathrm{level} - x_{k-1}}{x_k - x_{k-1}}\,(y_k - y_{k-1}) .
+
+    Comparing these values for SGD and for the ODE tests that runs travel
+    along the ODE's orbit, whatever their timing.
+
+    Parameters
+    ----------
+    x, y : array_like, shape (..., n_t)
+    level : float
+
+    Returns
+    -------
+    float or ndarray, shape (...)
+        ``nan`` where ``x`` never reaches ``level``, or already does at the
+        first point (no crossing to interpolate).
+
+    Examples
+    --------
+    >>> value_at_crossing([0.0, 0.2, 0.6], [1.0, 2.0, 4.0], 0.4)
+    3.0
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim < 1 or x.shape[-1] < 2:
+        raise ValueError(f"x and y must have the same shape (..., n_t) with n_t >= 2, got {x.shape} and {y.shape}")
+    level = check_real("level", level)
+    above = x >= level
+    k = np.argmax(above, axis=-1)[..., None]
+    ok = np.take_along_axis(above, k, -1)[..., 0] & (k[..., 0] > 0)
+    km = np.maximum(k - 1, 0)
+    x0, x1 = np.take_along_axis(x, km, -1)[..., 0], np.take_along_axis(x, k, -1)[..., 0]
+    y0, y1 = np.take_along_axis(y, km, -1)[..., 0], np.take_along_axis(y, k, -1)[..., 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(ok, y0 + (level - x0) / (x1 - x0) * (y1 - y0), np.nan)
+    return out if out.ndim else float(out)
+
+
+def teacher_and_orthogonal(d, seed=None):
+    r"""A teacher ``w*`` uniform on ``S^{d-1}(sqrt(d))`` and a uniform point ``u`` of the same sphere with ``u ⊥ w*``.
+
+    The points where App. H's statements are tested: ``u`` is on the
+    equator ``m = 0`` of the sphere, ``u/sqrt(3)`` on the saddle ring of the
+    Euclidean landscape, ``±w*`` at the minima.
+
+    Parameters
+    ----------
+    d : int
+        Dimension ``>= 2``.
+    seed : int, SeedSequence, Generator or None
+
+    Returns
+    -------
+    w_star, u : ndarray, shape (d,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w_star, u = teacher_and_orthogonal(10, seed=0)
+    >>> bool(np.isclose(w_star @ w_star, 10) and np.isclose(u @ u, 10) and abs(u @ w_star) < 1e-12)
+    True
+    """
+    d = check_int("d", d, 2)
+    rng = np.random.default_rng(seed)
+    w_star = rng.standard_normal(d)
+    w_star *= np.sqrt(d) / np.linalg.norm(w_star)
+    u = rng.standard_normal(d)
+    u -= (u @ w_star) / d * w_star
+    u *= np.sqrt(d) / np.linalg.norm(u)
+    return w_star, u

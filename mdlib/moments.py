@@ -51,6 +51,8 @@ __all__ = [
     "moment4_aabb",
     "moment4_abcc",
     "moment6_abccdd",
+    "app_c_cases",
+    "moment_monte_carlo",
     "displacement_weights",
     "field_covariance",
     "displacement_moments",
@@ -190,6 +192,90 @@ def moment6_abccdd(omega, a, b, c, d):
     ac, bc, ad, bd = w[..., a, c], w[..., b, c], w[..., a, d], w[..., b, d]
     return (ab * cc * dd + 2 * ab * cd**2 + 2 * ac * bc * dd
             + 4 * ac * bd * cd + 4 * ad * bc * cd + 2 * ad * bd * cc)
+
+
+def app_c_cases(omega):
+    r"""Every index choice of the four App. C identities, with the identity's value.
+
+    For ``n`` fields, the cases are ``E[λ_α λ_β]`` and ``E[λ_α² λ_β²]``
+    (``α <= β``), ``E[λ_α λ_β λ_γ²]`` (``α <= β``, any ``γ``) and
+    ``E[λ_α λ_β λ_γ² λ_δ²]`` (``α <= β``, ``γ <= δ``): the choices up to
+    the symmetries of each identity, repeated indices and the teacher
+    included (160 cases for four fields).
+
+    Parameters
+    ----------
+    omega : array_like, shape (n, n)
+        Covariance of the fields.
+
+    Returns
+    -------
+    list of (str, tuple, float)
+        The identity's name, the indices of the product, and the value of
+        the identity (:func:`moment2`, :func:`moment4_aabb`,
+        :func:`moment4_abcc` or :func:`moment6_abccdd`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cases = app_c_cases(np.eye(2))
+    >>> len(cases), cases[1]
+    (21, ('E[λα² λβ²]', (0, 0, 0, 0), 3.0))
+    """
+    w = _as_cov(omega, "omega")
+    if w.ndim != 2:
+        raise ValueError("omega must be a single (n, n) covariance")
+    n = w.shape[0]
+    cases = []
+    for al in range(n):
+        for be in range(al, n):
+            cases.append(("E[λα λβ]", (al, be), float(moment2(w, al, be))))
+            cases.append(("E[λα² λβ²]", (al, al, be, be), float(moment4_aabb(w, al, be))))
+            for ga in range(n):
+                cases.append(("E[λα λβ λγ²]", (al, be, ga, ga), float(moment4_abcc(w, al, be, ga))))
+                for de in range(ga, n):
+                    cases.append(("E[λα λβ λγ² λδ²]", (al, be, ga, ga, de, de),
+                                  float(moment6_abccdd(w, al, be, ga, de))))
+    return cases
+
+
+def moment_monte_carlo(omega, indices, n, seed=None):
+    r"""Monte Carlo mean and standard error of ``E[Π_i λ_{indices[i]}]`` for ``λ ~ N(0, Ω)``.
+
+    Draws ``n`` fresh samples ``λ = L g`` (``L`` the Cholesky factor of Ω,
+    ``g`` standard normal): an independent check of :func:`isserlis` and of
+    the App. C identities.  Each call uses its own samples, so the z-scores
+    of different calls are independent.
+
+    Parameters
+    ----------
+    omega : array_like, shape (k, k)
+        Positive-definite covariance.
+    indices : sequence of int
+    n : int
+        Number of samples, ``>= 2``.
+    seed : int, SeedSequence, Generator or None
+
+    Returns
+    -------
+    mean, se : float
+    """
+    from ._validate import check_int
+
+    w = _as_cov(omega, "omega")
+    if w.ndim != 2:
+        raise ValueError("omega must be a single (k, k) covariance")
+    k = w.shape[0]
+    if not all(0 <= int(i) < k for i in indices):
+        raise ValueError(f"indices must be in [0, {k}), got {tuple(indices)}")
+    n = check_int("n", n, 2)
+    chol = np.linalg.cholesky(w)
+    g = np.random.default_rng(seed).standard_normal((k, n))
+    lam = [chol[i, : i + 1] @ g[: i + 1] for i in range(k)]  # λ = L g, row by row
+    samples = np.ones(n)
+    for i in indices:
+        samples *= lam[i]
+    return float(samples.mean()), float(samples.std(ddof=1) / np.sqrt(n))
 
 
 # --------------------------------------------------------------------------- #

@@ -158,3 +158,33 @@ def new_figure(ncols=1, nrows=1, **kwargs):
 
 
 __all__.append("new_figure")
+
+
+
+def plot_spectra(ax, spectra: dict, *, k_se=3.0, markers=("v", "^", "s", "o", "D")):
+    r"""Eigenvalues of a formula against their Monte Carlo estimates, one group of markers per matrix.
+
+    ``spectra = {label: (formula, mc, se)}``: for each matrix (e.g. the Hessian
+    at one critical point) the formula's eigenvalues and the Monte Carlo
+    Rayleigh quotients along the formula's eigenvectors, with their standard
+    errors, all of the same length.  The formula is drawn with open markers,
+    the Monte Carlo estimates with filled markers and ``k_se``-SE error bars;
+    the groups are offset slightly along the index axis.
+    """
+    n = len(spectra)
+    offsets = np.linspace(-0.2, 0.2, n) if n > 1 else [0.0]
+    for (label, (formula, mc, se)), off, mk in zip(spectra.items(), offsets, markers):
+        formula, mc, se = (np.asarray(v, dtype=float) for v in (formula, mc, se))
+        if not formula.shape == mc.shape == se.shape or formula.ndim != 1:
+            raise ValueError(f"{label}: formula, mc and se must be 1-d arrays of the same length")
+        k = np.arange(1, formula.size + 1) + off
+        ax.plot(k, formula, ls="none", marker=mk, mfc="none", ms=9, color=COLORS["theory"])
+        ax.errorbar(k, mc, yerr=k_se * se, ls="none", marker=mk, ms=4, color=COLORS["sgd-full"], label=label)
+    ax.plot([], [], ls="none", marker="o", mfc="none", ms=9, color=COLORS["theory"], label="formula")
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_xlabel("eigenvalue index $k$")
+    ax.legend(ncol=2)
+    return ax
+
+
+__all__.append("plot_spectra")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["population_risk", "population_risk_mc"]
+__all__ = ["population_risk", "population_risk_mc", "correlated_network"]
 
 
 def population_risk(m, Q, a, delta):
@@ -93,3 +93,51 @@ def population_risk_mc(w_star, W, a, delta, n, seed=None, chunk=50_000):
         s2 += (loss**2).sum()
     mean = s1 / n
     return mean, np.sqrt((s2 / n - mean**2) / (n - 1))
+
+
+def correlated_network(p, d, seed=None):
+    r"""A teacher and a network far from mediocrity: the hard case for Eq. 6 and App. C.
+
+    The teacher ``w*`` is uniform on ``S^{d-1}(sqrt(d))``.  Each student mixes
+    the teacher, a direction shared by all students and its own noise (both
+    orthogonal to the teacher),
+
+    .. math:: w_j = \alpha_j w_* + \beta_j u_0 + 0.7\, u_j ,
+
+    with ``|α_j|, |β_j|`` uniform in ``[0.5, 1]`` and random signs, so that
+    ``m_j = α_j`` exactly and the off-diagonal ``Q_jl`` are of order one
+    (not ``O(1/sqrt(d))`` as at a random start), and ``Q_jj != 1``.  The second
+    layer ``a_j`` is uniform in ``[-1, 2]`` (both signs).
+
+    Parameters
+    ----------
+    p, d : int
+        Width ``>= 1`` and input dimension ``>= 2``.
+    seed : int, SeedSequence, Generator or None
+
+    Returns
+    -------
+    w_star : ndarray, shape (d,)
+    W : ndarray, shape (p, d)
+    a : ndarray, shape (p,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w_star, W, a = correlated_network(3, 12, seed=0)
+    >>> bool(np.all(np.abs(W @ w_star / 12) >= 0.5))
+    True
+    """
+    from ._validate import check_int
+
+    p = check_int("p", p, 1)
+    d = check_int("d", d, 2)
+    rng = np.random.default_rng(seed)
+    w_star = rng.standard_normal(d)
+    w_star *= np.sqrt(d) / np.linalg.norm(w_star)
+    rest = rng.standard_normal((p + 1, d))  # shared direction and individual noise, orthogonal to w*
+    rest -= np.outer(rest @ w_star / d, w_star)
+    alpha, beta = rng.choice([-1, 1], (2, p, 1)) * rng.uniform(0.5, 1, (2, p, 1))
+    W = alpha * w_star + beta * rest[0] + 0.7 * rest[1:]
+    a = rng.uniform(-1, 2, p)
+    return w_star, W, a

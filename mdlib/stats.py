@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["variance_components"]
+__all__ = ["variance_components", "bonferroni_z", "zscores"]
 
 
 def variance_components(x):
@@ -44,3 +44,48 @@ def variance_components(x):
     within = float(x.var(axis=1, ddof=1).mean())
     between = float(x.mean(axis=1).var(ddof=1) - within / x.shape[1])
     return within, between
+
+
+def bonferroni_z(n_tests, level=1e-3):
+    r"""Family-wise threshold for ``n_tests`` two-sided z-tests (Bonferroni).
+
+    If every z-score is standard normal, ``P(max |z| > bonferroni_z(n)) <= level``:
+
+    .. math:: z_{\rm thr} = \Phi^{-1}\Big(1 - \frac{\rm level}{2 n}\Big).
+
+    Examples
+    --------
+    >>> from mdlib.stats import bonferroni_z
+    >>> round(bonferroni_z(1, 0.05), 3), round(bonferroni_z(160), 2)
+    (1.96, 4.52)
+    """
+    from scipy.stats import norm
+
+    from ._validate import check_int, check_real
+
+    n_tests = check_int("n_tests", n_tests, 1)
+    level = check_real("level", level, positive=True)
+    if level >= 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    return float(norm.isf(level / (2 * n_tests)))
+
+
+def zscores(diff, se, atol=1e-12):
+    r"""``diff / se`` entrywise, for differences whose standard error may be exactly 0.
+
+    Where ``se == 0`` (a quantity that is exact sample by sample, such as the
+    gradient at ``w*`` without label noise) the z-score is 0 if
+    ``|diff| <= atol`` (rounding) and ``inf`` otherwise, so that a real
+    difference never hides behind a zero standard error.
+
+    Examples
+    --------
+    >>> from mdlib.stats import zscores
+    >>> zscores([0.2, 0.0, 1e-3], [0.1, 0.0, 0.0]).tolist()
+    [2.0, 0.0, inf]
+    """
+    diff, se = np.broadcast_arrays(np.asarray(diff, dtype=float), np.asarray(se, dtype=float))
+    if np.any(se < 0):
+        raise ValueError("se must be >= 0")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(se > 0, diff / se, np.where(np.abs(diff) <= atol, 0.0, np.inf))

@@ -519,3 +519,59 @@ def test_finite_difference_hessian_tangent_basis_and_exp_map():
         return L.risk_euclidean(m, q, 0.0, rho)
 
     np.testing.assert_allclose(L.finite_difference_hessian(risk, 6), U.T @ L.hess_sphere(w, w_star) @ U, atol=1e-6)
+
+
+def test_value_at_crossing_interpolates_the_first_crossing():
+    t = np.linspace(0, 1, 101)
+    x = np.stack([t**2, 0.5 * t, np.full_like(t, 0.7)])  # crosses 0.25 at t = 0.5; at t = 0.5; already above
+    y = np.stack([3 * t, 1 + t, t])
+    out = L.value_at_crossing(x, y, 0.25)
+    assert out[0] == pytest.approx(1.5, abs=3 * 0.01**2)  # t² is interpolated linearly between grid points
+    assert out[1] == pytest.approx(1.5, rel=1e-12)  # linear in t: exact
+    assert np.isnan(out[2])
+    assert np.isnan(L.value_at_crossing(t, t, 2.0))  # never reached
+    # only the first crossing counts
+    assert L.value_at_crossing([0.0, 1.0, 0.0, 1.0], [0.0, 1.0, 2.0, 3.0], 0.5) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="same shape"):
+        L.value_at_crossing([0.0, 1.0], [0.0], 0.5)
+
+
+@pytest.mark.parametrize("d", [3, 4, 7, 12, 30, 3000])
+def test_plateau_mass_and_flat_count_at_every_dimension(d):
+    """The landscape chapter's plateau fraction: the mass of |m| <= sqrt(eps) under overlap_density is
+    the Beta(1/2, (d-1)/2) law of m² (a uniform point of the sphere), uniform at d = 3 (hat-box theorem),
+    and exact samples of m agree; at m = 0 the tangent Hessian has d - 2 flat directions for every d."""
+    from scipy import stats
+    from scipy.integrate import quad
+
+    eps = 0.01
+    mass = quad(L.overlap_density, -math.sqrt(eps), math.sqrt(eps), args=(d,))[0]
+    assert mass == pytest.approx(stats.beta(0.5, (d - 1) / 2).cdf(eps), abs=1e-9)
+    if d == 3:
+        assert mass == pytest.approx(math.sqrt(eps), abs=1e-9)
+    rng = np.random.default_rng(d)
+    g = rng.standard_normal(200_000)
+    m = g / np.sqrt(g**2 + rng.chisquare(d - 1, g.size))
+    freq = np.mean(np.abs(m) <= math.sqrt(eps))
+    assert abs(freq - mass) <= 4 * math.sqrt(mass * (1 - mass) / g.size) + 1 / g.size
+    if d <= 30:
+        ws, wp = np.zeros(d), np.zeros(d)
+        ws[0] = wp[1] = math.sqrt(d)
+        spec = _tangent_spectrum(wp, L.hess_sphere(wp, ws))
+        assert np.sum(np.abs(spec) < 1e-9) == d - 2 and spec.min() == pytest.approx(-4 / d)
+
+
+def test_teacher_and_orthogonal():
+    """Both on S^{d-1}(sqrt d), orthogonal; the teacher's direction is uniform (its first coordinate squared
+    over d follows Beta(1/2, (d-1)/2)); reproducible from a seed or a Generator."""
+    from scipy import stats
+
+    d = 7
+    pairs = [L.teacher_and_orthogonal(d, seed=s) for s in range(2000)]
+    for w_star, u in pairs[:50]:
+        assert w_star @ w_star == pytest.approx(d) and u @ u == pytest.approx(d) and abs(u @ w_star) < 1e-12
+    first = np.array([w[0] ** 2 / d for w, _ in pairs])
+    assert stats.kstest(first, stats.beta(0.5, (d - 1) / 2).cdf).pvalue > 1e-3
+    a, b = L.teacher_and_orthogonal(d, seed=np.random.default_rng(3)), L.teacher_and_orthogonal(d, seed=3)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])

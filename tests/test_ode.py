@@ -561,3 +561,14 @@ def test_second_layer_delay_against_the_ode(p, d):
     bound = 1.5 * (rate_drop / (1 - rate_drop) + p * level)
     rel = (tt - tf) / pred - 1
     assert np.all(np.abs(rel) < bound), (rel, bound)
+
+
+@pytest.mark.parametrize("p", [1, 3, 10])
+@pytest.mark.parametrize("spherical", [True, False])
+def test_mediocrity_is_a_fixed_point(p, spherical):
+    """m = 0, Q = I, a = 1 is a fixed point of the projected drift (Setup chapter, mediocrity); without
+    the projection m = 0 stays put while the norms move (norm learning, App. B)."""
+    pr = Problem(p, 3000, 0.1, 1e-4, spherical=spherical)
+    dm, dQ, _ = ode_drift(pr, np.zeros(p), np.eye(p))
+    assert np.allclose(dm, 0, atol=1e-13)
+    assert np.allclose(dQ, 0, atol=1e-13) == spherical

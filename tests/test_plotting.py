@@ -43,3 +43,20 @@ def test_exit_marks_skip_infinite_times_and_histograms():
     plotting.plot_exit_hist(ax, {"a": (np.array([1.0, 2.0, np.inf]), "k")})
     assert "2 runs" in ax.patches[-1].get_label()
     plt.close(fig)
+
+
+def test_spectra_draw_formula_and_monte_carlo_with_error_bars():
+    fig, ax = plt.subplots()
+    plotting.plot_spectra(ax, {"a": ([-1.0, 0.0, 2.0], [-0.9, 0.1, 2.1], [0.1, 0.1, 0.2]),
+                               "b": ([1.0, 1.0, 1.0], [1.0, 1.1, 0.9], [0.05, 0.05, 0.05])})
+    formula = [ln for ln in ax.lines if ln.get_marker() != "None" and ln.get_markerfacecolor() == "none"]
+    np.testing.assert_allclose(formula[0].get_ydata(), [-1.0, 0.0, 2.0])
+    np.testing.assert_allclose(formula[0].get_xdata(), [0.8, 1.8, 2.8])  # offset per group
+    bars = ax.containers
+    assert len(bars) == 2
+    seg = bars[0][2][0].get_segments()[2]  # the error bar of the third eigenvalue of "a": 3 SE
+    np.testing.assert_allclose([seg[0][1], seg[1][1]], [2.1 - 0.6, 2.1 + 0.6])
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["a", "b", "formula"]
+    with pytest.raises(ValueError, match="same length"):
+        plotting.plot_spectra(ax, {"c": ([1.0], [1.0, 2.0], [0.1])})
+    plt.close(fig)

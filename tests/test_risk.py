@@ -25,3 +25,35 @@ def test_population_risk_mc_is_eq6(p):
 def test_population_risk_mc_validation():
     with pytest.raises(ValueError, match="shapes"):
         mdlib.population_risk_mc(np.ones(4), np.ones((2, 3)), np.ones(2), 0.0, 100)
+
+
+@pytest.mark.parametrize("p", [1, 3, 10])
+def test_correlated_network_is_far_from_mediocrity(p):
+    """m_j = alpha_j exactly with 0.5 <= |m_j| <= 1, off-diagonal overlaps of order one, Q_jj != 1,
+    a teacher on the sphere, a second layer of both signs (over several seeds); reproducible."""
+    d = 12
+    signs = []
+    for s in range(20):
+        w_star, W, a = mdlib.correlated_network(p, d, seed=s)
+        m, Q = W @ w_star / d, W @ W.T / d
+        assert w_star @ w_star == pytest.approx(d)
+        assert np.all((np.abs(m) >= 0.5) & (np.abs(m) <= 1.0))
+        if p > 1:
+            assert np.abs(Q[~np.eye(p, dtype=bool)]).max() > 0.2
+        assert not np.allclose(np.diag(Q), 1.0)
+        assert np.all((a >= -1) & (a <= 2))
+        signs.append(np.sign(a))
+    assert {-1.0, 1.0} <= set(np.concatenate(signs).tolist())
+    a1, a2 = mdlib.correlated_network(p, d, seed=np.random.default_rng(7)), mdlib.correlated_network(p, d, seed=7)
+    for x, y in zip(a1, a2):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("p", [1, 3, 10])
+def test_population_risk_with_a_equal_1_is_the_matrix_form_eq27(p):
+    """With a = 1 and rho = 1, Eq. 6 is (3 + Delta)/2 - (Tr Q + 2|m|^2)/p + ((Tr Q)^2 + 2 Tr Q^2)/(2p^2)."""
+    w_star, W, _ = mdlib.correlated_network(p, 12, seed=p)
+    m, Q = W @ w_star / 12, W @ W.T / 12
+    tr = np.trace(Q)
+    eq27 = (3 + 0.5) / 2 - (tr + 2 * m @ m) / p + (tr**2 + 2 * np.trace(Q @ Q)) / (2 * p**2)
+    assert mdlib.population_risk(m, Q, np.ones(p), 0.5) == pytest.approx(eq27, rel=1e-12)

@@ -28,3 +28,30 @@ def test_variance_components_identity_and_validation():
         variance_components(np.ones(5))
     with pytest.raises(ValueError, match="groups"):
         variance_components(np.ones((1, 5)))
+
+
+def test_bonferroni_threshold_controls_the_family_wise_rate():
+    """Over 2000 families of 50 standard normal z-scores, max |z| exceeds the threshold at level 0.05
+    in a fraction within 4 binomial SE of at most 0.05 (Bonferroni is conservative, about 0.049 here)."""
+    from mdlib.stats import bonferroni_z
+
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((2000, 50))
+    frac = np.mean(np.abs(z).max(axis=1) > bonferroni_z(50, 0.05))
+    assert frac < 0.05 + 4 * math.sqrt(0.05 * 0.95 / 2000)
+    assert frac > 0.03  # and not far below: one threshold for 50 tests, not a blunt one
+    assert bonferroni_z(1, 0.05) == pytest.approx(1.959964, abs=1e-6)
+    with pytest.raises(ValueError, match="n_tests"):
+        bonferroni_z(0)
+    with pytest.raises(ValueError, match="level"):
+        bonferroni_z(3, 1.5)
+
+
+def test_zscores_with_zero_standard_errors():
+    from mdlib.stats import zscores
+
+    z = zscores([[0.3, 0.0], [1e-13, -2e-3]], [[0.1, 0.0], [0.0, 0.0]])
+    assert z.tolist() == [[pytest.approx(3.0), 0.0], [0.0, np.inf]]
+    assert zscores(-0.5, 0.25) == -2.0
+    with pytest.raises(ValueError, match="se"):
+        zscores(1.0, -1.0)
