@@ -98,7 +98,8 @@ def all_rows() -> list[Row]:
 def render_table(rows: list[Row]) -> str:
     out = [START, "", "| paper | claim | where | measured in this build | verdict |", "| --- | --- | --- | --- | --- |"]
     for r in rows:
-        measured = f"{{glue:text}}`{r.chapter}.ipynb::claim_{r.key}`"
+        # ":s": myst-nb splits the role at its last ':' into key and format
+        measured = f"{{glue:text}}`{r.chapter}.ipynb::claim_{r.key}:s`"
         out.append(f"| {r.paper} | {r.statement} | {r.where} | {measured} | {r.verdict} |")
     out += ["", END]
     return "\n".join(out)

@@ -144,7 +144,7 @@ def test_claims_table_rows_come_from_the_claim_calls(tmp_path):
     assert [r.key for r in rows] == ["first", "second"]
     assert rows[0].statement == "$x = 1$" and rows[1].paper == "Sec. 2"
     table = make_claims_table.render_table(rows)
-    assert "| Eq. 1 | $x = 1$ | {ref}`a` | {glue:text}`demo.ipynb::claim_first` | confirmed |" in table
+    assert "| Eq. 1 | $x = 1$ | {ref}`a` | {glue:text}`demo.ipynb::claim_first:s` | confirmed |" in table
     page = f"intro\n{make_claims_table.START}\nold\n{make_claims_table.END}\nafter\n"
     new = make_claims_table.render_page(page, rows)
     assert new.startswith("intro\n") and new.endswith("\nafter\n") and "\nold\n" not in new
