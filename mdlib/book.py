@@ -35,7 +35,7 @@ import numpy as np
 from ._validate import check_int, check_real
 
 __all__ = ["check_params", "seeds", "mean_se", "ratio_se", "finite", "glue", "glue_params",
-           "claim", "Claim", "ClaimError", "RELATIONS"]
+           "claim", "Claim", "ClaimError", "RELATIONS", "glue_figure"]
 
 
 # --------------------------------------------------------------------------- parameters
@@ -147,6 +147,18 @@ def glue(name, value):
     from myst_nb import glue as _glue
 
     _glue(name, _plain(value), display=False)
+
+
+def glue_figure(name, fig):
+    """Publish a matplotlib figure for ``{glue:figure}`name``` (with its caption in the text), and close it."""
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    from myst_nb import glue as _glue
+
+    if not isinstance(fig, Figure):
+        raise ValueError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    _glue(name, fig, display=False)
+    plt.close(fig)
 
 
 def glue_params(namespace, *names, prefix="par_"):

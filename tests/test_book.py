@@ -158,3 +158,20 @@ def test_claims_table_needs_literal_complete_rows(tmp_path):
     md.write_text(CHAPTER.replace(', verdict="holds"', ""), encoding="utf-8")
     with pytest.raises(SystemExit, match="needs all of"):
         make_claims_table.chapter_rows(md)
+
+
+def test_glue_figure_publishes_and_closes(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import myst_nb
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: seen.update({name: (value, display)}))
+    fig, _ = plt.subplots()
+    book.glue_figure("fig_x", fig)
+    assert seen["fig_x"] == (fig, False)
+    assert not plt.fignum_exists(fig.number)  # closed: not shown a second time under the cell
+    with pytest.raises(ValueError, match="Figure"):
+        book.glue_figure("fig_y", 1.0)
