@@ -35,7 +35,7 @@ import numpy as np
 from ._validate import check_int, check_real
 
 __all__ = ["check_params", "seeds", "mean_se", "ratio_se", "finite", "glue", "glue_params",
-           "claim", "Claim", "ClaimError", "RELATIONS", "glue_figure"]
+           "claim", "Claim", "ClaimError", "RELATIONS", "glue_figure", "glue_all"]
 
 
 # --------------------------------------------------------------------------- parameters
@@ -165,6 +165,12 @@ def glue_params(namespace, *names, prefix="par_"):
     """Glue the parameters the text quotes, as ``par_<name>``."""
     for name in names:
         glue(prefix + name, namespace[name])
+
+
+def glue_all(values, prefix=""):
+    """Glue every entry of the mapping ``values`` as ``prefix + key`` (see :func:`glue`)."""
+    for key, value in values.items():
+        glue(prefix + key, value)
 
 
 # --------------------------------------------------------------------------- claims

@@ -188,3 +188,22 @@ def plot_spectra(ax, spectra: dict, *, k_se=3.0, markers=("v", "^", "s", "o", "D
 
 
 __all__.append("plot_spectra")
+
+
+def plot_band(ax, t, y, *, color=None, label=None, q=(0.1, 0.9), alpha=0.2, **kwargs):
+    """The mean over runs of ``y`` (shape ``(n_runs, n_t)``) against ``t``, over a band of quantiles ``q``.
+
+    The band shows how far individual runs stray from the mean (by default the
+    10–90 % range); ``kwargs`` go to the mean's line.
+    """
+    y = np.asarray(y, dtype=float)
+    t = np.asarray(t, dtype=float)
+    if y.ndim != 2 or y.shape[1] != t.size:
+        raise ValueError(f"y must have shape (n_runs, {t.size}), got {y.shape}")
+    lo, hi = np.nanquantile(y, q, axis=0)
+    line, = ax.plot(t, np.nanmean(y, axis=0), color=color, label=label, **{"lw": 2.0, **kwargs})
+    ax.fill_between(t, lo, hi, color=line.get_color(), alpha=alpha, lw=0)
+    return ax
+
+
+__all__.append("plot_band")

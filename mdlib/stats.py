@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["variance_components", "bonferroni_z", "zscores"]
+__all__ = ["variance_components", "bonferroni_z", "zscores", "participation_ratio"]
 
 
 def variance_components(x):
@@ -89,3 +89,36 @@ def zscores(diff, se, atol=1e-12):
         raise ValueError("se must be >= 0")
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(se > 0, diff / se, np.where(np.abs(diff) <= atol, 0.0, np.inf))
+
+
+def participation_ratio(a, axis=-1):
+    r"""How evenly the output is shared among the units: ``(Σ_j a_j)² / (p Σ_j a_j²)``.
+
+    It is 1 for a homogeneous second layer (all ``a_j`` equal), ``k/p`` when
+    ``k`` of the ``p`` units share the output equally and the others are
+    switched off (``a_j = 0``), so ``1/p`` for a single unit (App. I asks
+    whether the trained ``a`` becomes sparse or stays homogeneous).
+
+    Parameters
+    ----------
+    a : array_like, shape (..., p, ...)
+        Second layers; the units run along ``axis``.
+    axis : int
+        The axis of the units.
+
+    Returns
+    -------
+    ndarray or float
+        The shape of ``a`` without ``axis``; ``nan`` where ``a`` is all zero.
+
+    Examples
+    --------
+    >>> from mdlib.stats import participation_ratio
+    >>> float(participation_ratio([1.0, 1.0, 1.0, 1.0])), float(participation_ratio([2.0, 2.0, 0.0, 0.0]))
+    (1.0, 0.5)
+    """
+    a = np.asarray(a, dtype=float)
+    if a.ndim < 1 or a.shape[axis] < 1:
+        raise ValueError(f"a must have at least one unit along axis {axis}, got shape {a.shape}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return a.sum(axis=axis) ** 2 / (a.shape[axis] * (a**2).sum(axis=axis))

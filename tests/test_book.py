@@ -175,3 +175,14 @@ def test_glue_figure_publishes_and_closes(monkeypatch):
     assert not plt.fignum_exists(fig.number)  # closed: not shown a second time under the cell
     with pytest.raises(ValueError, match="Figure"):
         book.glue_figure("fig_y", 1.0)
+
+
+def test_glue_all_glues_each_entry_with_the_prefix(monkeypatch):
+    import myst_nb
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: seen.update({name: value}))
+    book.glue_all({"a": np.float64(1.5), "n": np.int64(3)}, prefix="x_")
+    assert seen == {"x_a": 1.5, "x_n": 3} and type(seen["x_a"]) is float and type(seen["x_n"]) is int
+    with pytest.raises(ValueError, match="glued"):
+        book.glue_all({"bad": [1, 2]})

@@ -125,6 +125,22 @@ def test_drift_vectorises_over_runs():
         assert np.allclose(dm[r], d1[0]) and np.allclose(dQ[r], d1[1]) and np.allclose(da[r], d1[2])
 
 
+def test_second_layer_drift_in_closed_form():
+    """The second-layer chapter's closed form of the drift on the sphere (Q_jj = 1):
+    -da_j/dt = E[E lambda_j^2] = abar + 2 a_j/p - 1 + (2/p) sum_{l != j} a_l Q_jl^2 - 2 m_j^2,
+    and at mediocrity (m = 0, Q = I) the linear relaxation da_j/dt = 1 - abar - 2 a_j/p."""
+    rng = np.random.default_rng(8)
+    p = 6
+    pr = Problem(p, 1000, 0.3, 1e-3, train_second_layer=True)
+    for _ in range(3):
+        m, Q, a = random_state(rng, p, True)
+        Q2 = Q**2 - np.diag(np.diag(Q) ** 2)
+        closed = a.mean() + 2 * a / p - 1 + 2 / p * Q2 @ a - 2 * m**2
+        np.testing.assert_allclose(-ode_drift(pr, m, Q, a)[2], closed, rtol=1e-12, atol=1e-12)
+    a = rng.integers(0, 2, p).astype(float)  # a Bernoulli(1/2) second layer
+    np.testing.assert_allclose(ode_drift(pr, np.zeros(p), np.eye(p), a)[2], 1 - a.mean() - 2 * a / p, atol=1e-14)
+
+
 def test_eq26_matrix_form_matches_general_drift():
     rng = np.random.default_rng(4)
     for p in (1, 2, 5):

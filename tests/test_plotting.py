@@ -60,3 +60,19 @@ def test_spectra_draw_formula_and_monte_carlo_with_error_bars():
     with pytest.raises(ValueError, match="same length"):
         plotting.plot_spectra(ax, {"c": ([1.0], [1.0, 2.0], [0.1])})
     plt.close(fig)
+
+
+def test_band_draws_the_mean_over_the_quantiles():
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, 11)
+    y = rng.normal(size=(50, 11)) + t
+    fig, ax = plt.subplots()
+    plotting.plot_band(ax, t, y, color="C3", label="runs", q=(0.25, 0.75))
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), y.mean(axis=0))
+    assert ax.lines[0].get_label() == "runs" and ax.lines[0].get_color() == "C3"
+    band = ax.collections[0].get_paths()[0].vertices  # the polygon of fill_between: lower edge, then upper
+    lo, hi = np.quantile(y, [0.25, 0.75], axis=0)
+    assert np.isclose(band[:, 1].min(), lo.min()) and np.isclose(band[:, 1].max(), hi.max())
+    with pytest.raises(ValueError, match="n_runs"):
+        plotting.plot_band(ax, t, y[:, :5])
+    plt.close(fig)

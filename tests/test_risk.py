@@ -57,3 +57,22 @@ def test_population_risk_with_a_equal_1_is_the_matrix_form_eq27(p):
     tr = np.trace(Q)
     eq27 = (3 + 0.5) / 2 - (tr + 2 * m @ m) / p + (tr**2 + 2 * np.trace(Q @ Q)) / (2 * p**2)
     assert mdlib.population_risk(m, Q, np.ones(p), 0.5) == pytest.approx(eq27, rel=1e-12)
+
+
+def test_excess_risk_bounds_the_global_minimum_conditions():
+    """On the sphere, with M = (1/p) sum_j a_j v_j v_j^T - v* v*^T (v = w/sqrt(d)), the excess risk of
+    Eq. 6 is [(tr M)^2 + 2 |M|_F^2] / 2; hence |abar - 1| <= sqrt(2 R_ex) and
+    |(1/p) sum_j a_j m_j^2 - 1| <= sqrt(R_ex) (used by the second-layer chapter after the escape)."""
+    rng = np.random.default_rng(5)
+    p, d, delta = 6, 40, 1e-3
+    for scale in (1.0, 0.1, 0.01):  # far from and close to a global minimum
+        w_star = np.sqrt(d) * np.eye(d)[0]
+        W = w_star + scale * rng.normal(size=(p, d)) * np.sqrt(d)
+        W *= np.sqrt(d) / np.linalg.norm(W, axis=1, keepdims=True)
+        a = 1 + scale * rng.normal(size=p)
+        m, Q = W @ w_star / d, W @ W.T / d
+        R_ex = mdlib.population_risk(m, Q, a, delta) - delta / 2
+        M = (a[:, None, None] * np.einsum("ji,jk->jik", W, W)).mean(axis=0) / d - np.outer(w_star, w_star) / d
+        assert R_ex == pytest.approx((np.trace(M) ** 2 + 2 * np.sum(M**2)) / 2, rel=1e-10)
+        assert abs(a.mean() - 1) <= np.sqrt(2 * R_ex) + 1e-12
+        assert abs(np.mean(a * m**2) - 1) <= np.sqrt(R_ex) + 1e-12

@@ -196,6 +196,22 @@ def test_exit_times_agree_with_the_saved_trajectory():
     np.testing.assert_allclose(direct, from_traj, atol=2e-3)
 
 
+def test_max_m_exit_times_with_a_trained_second_layer_agree_with_the_saved_trajectory():
+    """The App. I criterion on max_j m_j^2 with a trained second layer: the exit read off a saved
+    trajectory (linear interpolation on its grid) against the step-exact stop of sgd_exit_times
+    (same seed, hence the same runs). The grid can only miss a crossing that is undone before the
+    next saved time, so t_traj >= t_exact - spacing always, and typically they agree to one spacing."""
+    pb = mdlib.Problem(p=5, d=300, gamma=0.25, delta=1e-4, train_second_layer=True)
+    init = mdlib.random_init(pb, 16, seed=3, a_init="bernoulli")
+    tr = mdlib.simulate_sgd(pb, init, 3.0, seed=4)
+    from_traj = mdlib.exit_time(tr, 0.01, criterion="max_m")
+    direct = mdlib.sgd_exit_times(pb, init, 0.01, 3.0, seed=4, criterion="max_m")
+    assert np.all(np.isfinite(direct))
+    spacing = np.max(np.diff(tr.t[tr.t <= 2 * direct.max()]))
+    assert np.all(from_traj >= direct - spacing * (1 + 1e-9))
+    assert np.median(np.abs(from_traj - direct)) < spacing
+
+
 def test_p1_kernel_agrees_with_the_general_kernel():
     """The p = 1 loop and the Givens loop draw the same random numbers and
     must give the same trajectory up to rounding."""

@@ -55,3 +55,23 @@ def test_zscores_with_zero_standard_errors():
     assert zscores(-0.5, 0.25) == -2.0
     with pytest.raises(ValueError, match="se"):
         zscores(1.0, -1.0)
+
+
+def test_participation_ratio_limits_and_axes():
+    from mdlib.stats import participation_ratio
+    p = 20
+    assert participation_ratio(np.full(p, 0.7)) == pytest.approx(1.0)  # homogeneous
+    assert participation_ratio(np.eye(p)[3]) == pytest.approx(1 / p)  # one unit
+    a = np.zeros(p)
+    a[:5] = 2.0  # five units share the output equally
+    assert participation_ratio(a) == pytest.approx(5 / p)
+    # scale invariant, and <= 1 (Cauchy-Schwarz), along any axis
+    rng = np.random.default_rng(0)
+    x = rng.normal(1.0, 0.5, (3, p, 4))
+    pr = participation_ratio(x, axis=1)
+    assert pr.shape == (3, 4) and np.all(pr <= 1 + 1e-12)
+    np.testing.assert_allclose(participation_ratio(3 * x, axis=1), pr)
+    np.testing.assert_allclose(pr[1, 2], participation_ratio(x[1, :, 2]))
+    assert np.isnan(participation_ratio(np.zeros(p)))
+    with pytest.raises(ValueError, match="unit"):
+        participation_ratio(np.zeros((2, 0)))

@@ -714,6 +714,7 @@ def test_second_layer_plateau_is_the_ode_on_the_manifold(p):
     a0 = np.vstack([np.ones(p), rng.integers(0, 2, (2, p)).astype(float), rng.uniform(0, 2, p)])
     t = np.linspace(0, 3 * p, 41)
     ode = integrate_ode(pr, make_state(pr, np.zeros((4, p)), np.eye(p), a0), t[-1], t_save=t, rtol=1e-11, atol=1e-13)
+    assert np.abs(ode.m).max() < 1e-12 and np.abs(ode.Q - np.eye(p)).max() < 1e-12  # it stays on the manifold
     R, abar, V = th.second_layer_plateau(a0, t[None, :])
     np.testing.assert_allclose(ode.excess_risk, R, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(ode.a.mean(axis=2), abar, rtol=1e-8, atol=1e-10)
