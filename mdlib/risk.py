@@ -1,9 +1,45 @@
-r"""Population risk of the two-layer network (paper Eq. 6)."""
+r"""Population risk of the two-layer network (paper Eq. 6).
+
+One formula, :func:`_risk` (numba), serves both the public
+:func:`population_risk` and the SGD kernels, which record the risk at their
+save steps without going back to Python.
+"""
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 __all__ = ["population_risk"]
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"})  # vectorised sums
+def _risk(m, Q, a, delta):
+    r"""Eq. 6 for one network: ``m`` (p,), ``Q`` (p, p), ``a`` (p,).
+
+    Only the lower triangle of ``Q`` (``l <= j``) is read: ``Q`` is symmetric,
+    and the kernels keep only that half up to date.
+    """
+    p = m.shape[0]
+    lin = 0.0
+    tr = 0.0
+    quad = 0.0
+    for j in range(p):
+        aj = a[j]
+        qjj = Q[j, j]
+        lin += aj * (qjj + 2.0 * m[j] * m[j])
+        tr += aj * qjj
+        off = 0.0
+        row = Q[j, :j]
+        for l in range(j):
+            off += a[l] * row[l] * row[l]
+        quad += aj * (aj * qjj * qjj + 2.0 * off)
+    return (delta + 3.0) / 2.0 - lin / p + (tr * tr + 2.0 * quad) / (2.0 * p * p)
+
+
+@njit(cache=True)
+def _risk_many(m, Q, a, delta, out):
+    for i in range(m.shape[0]):
+        out[i] = _risk(m[i], Q[i], a[i], delta)
 
 
 def population_risk(m, Q, a, delta):
@@ -22,13 +58,22 @@ def population_risk(m, Q, a, delta):
     ----------
     m : array_like, shape (..., p)
     Q : array_like, shape (..., p, p)
+        Symmetric; only its lower triangle is read.
     a : array_like, shape (..., p)
     delta : float
         Noise variance Δ.
 
+    Leading dimensions broadcast against each other.
+
     Returns
     -------
     ndarray, shape (...)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(population_risk([0.0], [[1.0]], [1.0], 0.0))  # p = 1 at mediocrity: 2 (1 - m²)
+    2.0
     """
     m = np.asarray(m, dtype=float)
     Q = np.asarray(Q, dtype=float)
@@ -36,8 +81,8 @@ def population_risk(m, Q, a, delta):
     p = m.shape[-1]
     if Q.shape[-2:] != (p, p) or a.shape[-1] != p:
         raise ValueError(f"shapes do not match: m {m.shape}, Q {Q.shape}, a {a.shape}")
-    diag = np.diagonal(Q, axis1=-2, axis2=-1)
-    linear = np.sum(a * (diag + 2 * m**2), axis=-1) / p
-    ad = a * diag
-    quad = (np.sum(ad, axis=-1) ** 2 + 2 * np.einsum("...j,...jl,...l->...", a, Q**2, a)) / (2 * p**2)
-    return (delta + 3) / 2 - linear + quad
+    lead = np.broadcast_shapes(m.shape[:-1], Q.shape[:-2], a.shape[:-1])
+    flat = lambda x, tail: np.ascontiguousarray(np.broadcast_to(x, lead + tail)).reshape((-1,) + tail)  # noqa: E731
+    out = np.empty(int(np.prod(lead, dtype=np.int64)))
+    _risk_many(flat(m, (p,)), flat(Q, (p, p)), flat(a, (p,)), float(delta), out)
+    return out.reshape(lead)[()]  # a numpy scalar for a single network
