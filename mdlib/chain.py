@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .risk import _risk
+from .risk import _risk, _risk_terms, _risk_total
 
 __all__: list[str] = []  # the public entry point is mdlib.simulate_sgd(method="exact")
 
@@ -156,11 +156,9 @@ def _chain_gap(Mt, a, Om, p, mode, level):
 # ----------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True)
-def _record(k, m, Q, a, delta, m_out, a_out, risk_out, Q_out, store_Q):
-    """Write save point ``k`` (risk by Eq. 6 from the lower triangle of
-    ``Q``).  Returns False, writing nothing, if the values are not finite
-    (a diverged run)."""
-    risk = _risk(m, Q, a, delta)
+def _record(k, m, Q, a, risk, m_out, a_out, risk_out, Q_out, store_Q):
+    """Write save point ``k`` (``Q``: its lower triangle).  Returns False,
+    writing nothing, if the values are not finite (a diverged run)."""
     if not np.isfinite(risk):
         return False
     p = m.shape[0]
@@ -224,8 +222,10 @@ def _gram_push(buf, nt, lam, a, kappa, hn2, p):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
-def _gram_flush(Om, buf, nt, nrm, inv, P, p, spherical):
-    """Apply the ``nt`` buffered terms to ``Om`` at once.
+def _gram_flush(Om, buf, nt, nrm, inv, P, p, spherical, m, a, delta):
+    """Apply the ``nt`` buffered terms to ``Om`` at once, and return the
+    risk (Eq. 6) of the overlaps ``m``, ``Om`` and second layer ``a``,
+    computed on the way (each row is read once).
 
     After steps ``Ω ← D_s (Ω + Σ_{t in s} x_t y_tᵀ) D_s``:
     ``Ω = P Ω P + Σ_t (P_t x_t)(P_t y_t)ᵀ``, with ``P_t`` the product of the
@@ -238,6 +238,9 @@ def _gram_flush(Om, buf, nt, nrm, inv, P, p, spherical):
     """
     X = buf[0]
     Y = buf[1]
+    lin = 0.0
+    tr = 0.0
+    quad = 0.0
     if spherical:
         for j in range(p):
             P[j] = 1.0
@@ -267,6 +270,27 @@ def _gram_flush(Om, buf, nt, nrm, inv, P, p, spherical):
                 row[l] += x0 * Y0[l]
             t += 1
         Om[j, j] = nrm[j + 1] * inv[j + 1] * inv[j + 1] if spherical else nrm[j + 1]
+        x, y, z = _risk_terms(j, m, Om[j], a)
+        lin += x
+        tr += y
+        quad += z
+    return _risk_total(lin, tr, quad, p, delta)
+
+
+@njit(cache=True, nogil=True)
+def _chain_save(k, Mt, a, Om, om_valid, buf, nb, nrm, inv, P, m, p, spherical, delta,
+                m_out, a_out, risk_out, Q_out, store_Q):
+    """Record save point ``k`` of the general chain: the overlaps are those kept
+    up to date (``om_valid``: the buffered terms are applied now) or are
+    recomputed from the coordinates.  Returns False for a diverged run."""
+    for j in range(p):
+        m[j] = Mt[0, j + 1] * Mt[0, 0]
+    if om_valid:
+        risk = _gram_flush(Om, buf, nb, nrm, inv, P, p, spherical, m, a, delta)
+    else:
+        _chain_gram(Mt, Om, p)
+        risk = _risk(m, Om, a, delta)
+    return _record(k, m, Om, a, risk, m_out, a_out, risk_out, Q_out, store_Q)
 
 
 # ----------------------------------------------------------------------------
@@ -274,7 +298,7 @@ def _gram_flush(Om, buf, nt, nrm, inv, P, p, spherical):
 # ----------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True)
-def _chain_run(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, rng, p, d, gamma, delta, spherical, train_a,
+def _chain_run(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, P_tmp, rng, p, d, gamma, delta, spherical, train_a,
                stop, save_steps, m_out, a_out, risk_out, Q_out, store_Q,
                exit_mode, level, check_every, pos, gap_state):
     """Advance one run of the chain up to step ``stop``, in place, recording
@@ -284,8 +308,8 @@ def _chain_run(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, rng, p, d, gamma
     last row zero between steps), and ``a``; ``pos = [step, next save index,
     Om valid, steps since Om was recomputed, terms buffered]``.  ``Om`` (p, p)
     holds the student overlaps when they are being kept up to date, with the
-    last few steps in ``buf`` (3, B, p).  ``g, lam, cs, sn, nrm, inv, m_tmp``
-    are work arrays.
+    last few steps in ``buf`` (3, B, p).  ``g, lam, cs, sn, nrm, inv, m_tmp,
+    P_tmp`` are work arrays.
 
     At every step ``save_steps[k]`` the state is written into row ``k`` of
     ``m_out, a_out, risk_out`` (and ``Q_out`` if ``store_Q``).  Before a save
@@ -313,16 +337,12 @@ def _chain_run(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, rng, p, d, gamma
     n_save = save_steps.shape[0]
     status = 0
     if k < n_save and save_steps[k] == step:
-        if om_valid:
-            _gram_flush(Om, buf, nb, nrm, inv, m_tmp, p, spherical)
-        else:
-            _chain_gram(Mt, Om, p)
+        if not _chain_save(k, Mt, a, Om, om_valid, buf, nb, nrm, inv, P_tmp, m_tmp, p, spherical, delta,
+                           m_out, a_out, risk_out, Q_out, store_Q):
+            status = 2
+        if not om_valid:
             om_valid, since_sync = True, 0
         nb = 0
-        for j in range(p):
-            m_tmp[j] = Mt[0, j + 1] * Mt[0, 0]
-        if not _record(k, m_tmp, Om, a, delta, m_out, a_out, risk_out, Q_out, store_Q):
-            status = 2
         k += 1
     # keep the overlaps up to date (O(p²) per step) only until a save step
     # closer than about p/2 steps, otherwise recompute them there (O(p³))
@@ -410,22 +430,18 @@ def _chain_run(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, rng, p, d, gamma
                 for j in range(p):
                     buf[2, nb - 1, j] = inv[j + 1]
             if nb > buf.shape[1] - 2:
-                _gram_flush(Om, buf, nb, nrm, inv, m_tmp, p, spherical)
+                _gram_flush(Om, buf, nb, nrm, inv, P_tmp, p, spherical, m_tmp, a, delta)
                 nb = 0
             since_sync += 1
         step += 1
         if k < n_save and save_steps[k] == step:
-            if om_valid:
-                _gram_flush(Om, buf, nb, nrm, inv, m_tmp, p, spherical)
-            else:
-                _chain_gram(Mt, Om, p)
-                om_valid, since_sync = True, 0
-            nb = 0
-            for j in range(p):
-                m_tmp[j] = Mt[0, j + 1] * Mt[0, 0]
-            if not _record(k, m_tmp, Om, a, delta, m_out, a_out, risk_out, Q_out, store_Q):
+            if not _chain_save(k, Mt, a, Om, om_valid, buf, nb, nrm, inv, P_tmp, m_tmp, p, spherical, delta,
+                               m_out, a_out, risk_out, Q_out, store_Q):
                 status = 2
                 break
+            if not om_valid:
+                om_valid, since_sync = True, 0
+            nb = 0
             k += 1
             # (recomputed now and then, so that rounding drift stays bounded)
             keep = k < n_save and 2 * (save_steps[k] - step) <= n and since_sync < 64 * n
@@ -448,7 +464,7 @@ def _chain_run(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, rng, p, d, gamma
 
 
 @njit(cache=True, nogil=True)
-def _chain_run_p1(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, rng, p, d, gamma, delta, spherical, train_a,
+def _chain_run_p1(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, P_tmp, rng, p, d, gamma, delta, spherical, train_a,
                   stop, save_steps, m_out, a_out, risk_out, Q_out, store_Q,
                   exit_mode, level, check_every, pos, gap_state):
     """:func:`_chain_run` written out for p = 1 (same arguments and law).
@@ -472,7 +488,7 @@ def _chain_run_p1(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, rng, p, d, ga
     if k < n_save and save_steps[k] == step:
         m_tmp[0] = c0 * c00
         Om[0, 0] = c0 * c0 + c1 * c1
-        if not _record(k, m_tmp, Om, a, delta, m_out, a_out, risk_out, Q_out, store_Q):
+        if not _record(k, m_tmp, Om, a, _risk(m_tmp, Om, a, delta), m_out, a_out, risk_out, Q_out, store_Q):
             status = 2
         k += 1
     next_save = save_steps[k] if k < n_save else -1
@@ -502,7 +518,7 @@ def _chain_run_p1(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, rng, p, d, ga
             m_tmp[0] = c0 * c00
             Om[0, 0] = c0 * c0 + c1 * c1
             a[0] = aa
-            if not _record(k, m_tmp, Om, a, delta, m_out, a_out, risk_out, Q_out, store_Q):
+            if not _record(k, m_tmp, Om, a, _risk(m_tmp, Om, a, delta), m_out, a_out, risk_out, Q_out, store_Q):
                 status = 2
                 break
             k += 1

@@ -1,8 +1,8 @@
 r"""Population risk of the two-layer network (paper Eq. 6).
 
-One formula, :func:`_risk` (numba), serves both the public
-:func:`population_risk` and the SGD kernels, which record the risk at their
-save steps without going back to Python.
+One formula (numba: :func:`_risk`, summing :func:`_risk_terms` over the
+units) serves both the public :func:`population_risk` and the SGD kernels,
+which record the risk at their save steps without going back to Python.
 """
 from __future__ import annotations
 
@@ -12,7 +12,29 @@ from numba import njit
 __all__ = ["population_risk"]
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"})  # vectorised sums
+_FAST = {"reassoc", "contract", "nsz", "arcp"}  # vectorised sums; NaN and inf keep their meaning
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _risk_terms(j, m, row, a):
+    """Unit ``j``'s share of the three sums of Eq. 6, from ``row = Q[j, :j+1]``:
+    ``a_j (Q_jj + 2 m_j²)``, ``a_j Q_jj`` and ``a_j (a_j Q_jj² + 2 Σ_{l<j} a_l Q_jl²)``
+    (Q is symmetric, so its lower triangle is enough)."""
+    aj = a[j]
+    qjj = row[j]
+    off = 0.0
+    for l in range(j):
+        off += a[l] * row[l] * row[l]
+    return aj * (qjj + 2.0 * m[j] * m[j]), aj * qjj, aj * (aj * qjj * qjj + 2.0 * off)
+
+
+@njit(cache=True, nogil=True)
+def _risk_total(lin, tr, quad, p, delta):
+    """Eq. 6 from the sums of :func:`_risk_terms` over the units."""
+    return (delta + 3.0) / 2.0 - lin / p + (tr * tr + 2.0 * quad) / (2.0 * p * p)
+
+
+@njit(cache=True, nogil=True)
 def _risk(m, Q, a, delta):
     r"""Eq. 6 for one network: ``m`` (p,), ``Q`` (p, p), ``a`` (p,).
 
@@ -24,16 +46,11 @@ def _risk(m, Q, a, delta):
     tr = 0.0
     quad = 0.0
     for j in range(p):
-        aj = a[j]
-        qjj = Q[j, j]
-        lin += aj * (qjj + 2.0 * m[j] * m[j])
-        tr += aj * qjj
-        off = 0.0
-        row = Q[j, :j]
-        for l in range(j):
-            off += a[l] * row[l] * row[l]
-        quad += aj * (aj * qjj * qjj + 2.0 * off)
-    return (delta + 3.0) / 2.0 - lin / p + (tr * tr + 2.0 * quad) / (2.0 * p * p)
+        x, y, z = _risk_terms(j, m, Q[j], a)
+        lin += x
+        tr += y
+        quad += z
+    return _risk_total(lin, tr, quad, p, delta)
 
 
 @njit(cache=True)

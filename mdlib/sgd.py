@@ -31,6 +31,7 @@ from numba import njit
 from ._validate import check_choice, check_init, check_int, check_real, check_t_save
 from .chain import _GRAM_BUFFER, _chain_gap, _chain_gram, _chain_run, _chain_run_p1, _record
 from .problem import Problem, State
+from .risk import _risk
 from .trajectory import Exit, Trajectory, time_grid
 
 __all__ = ["simulate_sgd", "sgd_exit_times"]
@@ -134,7 +135,7 @@ def _full_run(W, norms2, a, G, x, lam, raw, coef, m_tmp, Q_tmp, s_tmp, rng, p, d
     status = 0
     if k < n_save and save_steps[k] == step:
         _full_stats(W, norms2, G, p, d, spherical, m_tmp, Q_tmp, s_tmp)
-        if not _record(k, m_tmp, Q_tmp, a, delta, m_out, a_out, risk_out, Q_out, store_Q):
+        if not _record(k, m_tmp, Q_tmp, a, _risk(m_tmp, Q_tmp, a, delta), m_out, a_out, risk_out, Q_out, store_Q):
             status = 2
         k += 1
     while status == 0 and step < stop:
@@ -201,7 +202,7 @@ def _full_run(W, norms2, a, G, x, lam, raw, coef, m_tmp, Q_tmp, s_tmp, rng, p, d
                 since_sync = 0
         if k < n_save and save_steps[k] == step:
             _full_stats(W, norms2, G, p, d, spherical, m_tmp, Q_tmp, s_tmp)
-            if not _record(k, m_tmp, Q_tmp, a, delta, m_out, a_out, risk_out, Q_out, store_Q):
+            if not _record(k, m_tmp, Q_tmp, a, _risk(m_tmp, Q_tmp, a, delta), m_out, a_out, risk_out, Q_out, store_Q):
                 status = 2
                 break
             k += 1
@@ -241,7 +242,7 @@ class _ChainRun:
         self.a = a.copy()
         self.Om = np.zeros((p, p))
         self.work = (np.zeros((3, _GRAM_BUFFER, p)), np.zeros(n + 1), np.zeros(n), np.zeros(n), np.zeros(n),
-                     np.zeros(n), np.zeros(n), np.zeros(p))
+                     np.zeros(n), np.zeros(n), np.zeros(p), np.zeros(p))
         self.pos = np.zeros(5, np.int64)
         self.gap_state = np.zeros(1)
 
@@ -329,18 +330,19 @@ _ENGINES = {"exact": _ChainRun, "full": _FullRun}
 # Choice of method, threading helpers
 # ----------------------------------------------------------------------------
 
-# Cost per step in ns, calibrated by benchmarks/perf.py on the development
-# machine (AMD EPYC, one thread); only the ratio of the two matters.
-_COST_CHAIN = (90.0, 1.4)  # a + b (p+1)²
-_COST_FULL = (6.0, 1.6)  # d (a + b p)
+# Cost per step in ns on the development machine (AMD EPYC, one thread), as
+# measured by benchmarks/perf.py; only the comparison of the two matters.
+_COST_CHAIN_P1 = 80.0  # the p = 1 kernel
+_COST_CHAIN = (60.0, 80.0, 1.1)  # a + b n + c n², n = p + 1: O(n) rotations of O(n) entries
+_COST_FULL = (40.0, 12.0, 0.55)  # a + d (b + c p): d normals, p dot products and updates of length d
 
 
 def _auto_method(p, d):
-    """The cheaper exact method for (p, d): ``"exact"`` (the chain, ~p² per
-    step) unless full SGD (~p d per step) is cheaper, which happens only when
-    d is not much larger than p."""
-    chain = _COST_CHAIN[0] + _COST_CHAIN[1] * (p + 1) ** 2
-    full = d * (_COST_FULL[0] + _COST_FULL[1] * p)
+    """The cheaper exact method for (p, d), by the cost model above: the chain
+    (~p² per step) unless d is within a small factor of p (full SGD, ~p d)."""
+    n = p + 1
+    chain = _COST_CHAIN_P1 if p == 1 else _COST_CHAIN[0] + _COST_CHAIN[1] * n + _COST_CHAIN[2] * n * n
+    full = _COST_FULL[0] + d * (_COST_FULL[1] + _COST_FULL[2] * p)
     return "exact" if chain <= full else "full"
 
 
