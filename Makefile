@@ -1,7 +1,8 @@
 # Escaping mediocrity — an executable edition.
 #
 #   make book        create .venv if needed, execute every chapter, build _build/html
-#   make test        unit tests + nbval over every chapter + book build + browser test
+#   make test        lint + unit tests + every chapter once under nbval + book from those
+#                    executions + browser test
 #
 # Run `make help` for the other targets.
 
@@ -16,9 +17,13 @@ STAMP  := $(VENV)/.installed-stamp
 JB     := $(BIN)/jupyter-book
 # warnings are errors, nitpicky references, report all warnings before failing
 BUILD_FLAGS ?= -W -n --keep-going
-# nbval and the book build execute the chapters independently; run them side by side
+# chapters tested side by side by nbval (pytest-xdist workers, one notebook each)
 TEST_JOBS ?= 2
-NBVAL_FLAGS ?= --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+CACHE  := _build/.jupyter_cache
+# nbval executes each chapter once; scripts/nbval_cache.py stores the executed notebooks
+# in the jupyter-cache that the book build then reads instead of executing them again
+NBVAL_FLAGS ?= --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider \
+               -p nbval_cache --nbval-cache $(CACHE) -n $(TEST_JOBS) --dist loadfile
 CHAPTERS = $$($(BIN)/python scripts/bookinfo.py chapters)
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -26,15 +31,17 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # selecting its inline backend: figures would silently vanish from the book.
 unexport MPLBACKEND
 
-.PHONY: help venv book book-fast test test-unit test-nbval browser-test browser-deps \
-        sync strip rerun lock clean distclean
+.PHONY: help venv book book-fast test test-fast lint test-unit test-chapters test-nbval book-cached \
+        browser-test browser-deps sync strip rerun lock clean distclean
 
 help:
 	@echo "make book          execute every chapter (forced) and build HTML into _build/html"
 	@echo "make book-fast     same, but reuse cached executions (_build/.jupyter_cache)"
-	@echo "make test          unit tests + nbval over the chapters + book + browser test"
-	@echo "make test-unit     pytest tests/ only"
-	@echo "make test-nbval    pytest --nbval-lax on every chapter notebook only"
+	@echo "make test          lint + unit tests + each chapter once (nbval) + book from those runs + browser test"
+	@echo "make test-fast     lint + unit tests without the slow statistical ones (quick iteration)"
+	@echo "make lint          ruff over mdlib/, scripts/, tests/, benchmarks/ (rules in pyproject.toml)"
+	@echo "make test-unit     pytest tests/ only (all of them, slow ones included)"
+	@echo "make test-chapters execute every chapter once under nbval, into the execution cache"
 	@echo "make browser-test  check _build/html in headless chromium (needs a build)"
 	@echo "make browser-deps  install Debian chromium + chromedriver (root + apt only)"
 	@echo "make sync          jupytext --sync every chapter .md/.ipynb pair, strip outputs"
@@ -57,7 +64,7 @@ venv: $(STAMP)
 # ---------------------------------------------------------------------- book
 # Forced re-execution: empty jupyter-cache and re-read every page (--all).
 book: $(STAMP)
-	rm -rf _build/.jupyter_cache
+	rm -rf $(CACHE)
 	$(JB) build . --all $(BUILD_FLAGS)
 
 # Incremental: only new/changed pages are re-read; unchanged notebooks reuse the
@@ -66,21 +73,39 @@ book-fast: $(STAMP)
 	$(JB) build . $(BUILD_FLAGS)
 
 # ---------------------------------------------------------------------- tests
+# Each chapter is executed exactly once: by nbval (test-chapters), whose executions
+# fill the jupyter-cache; the book is then built from that cache (book-cached), and
+# `bookinfo.py cache-check` fails if the build had to execute any chapter again.
 test: $(STAMP) browser-deps
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-unit
-	@echo "== nbval and the book build run in parallel (TEST_JOBS=$(TEST_JOBS));" \
-	      "each one's output is shown when it finishes"
-	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-nbval book
+	$(MAKE) --no-print-directory test-chapters
+	$(MAKE) --no-print-directory book-cached
 	$(MAKE) --no-print-directory browser-test
 
-test-unit: $(STAMP)
-	$(BIN)/python -m pytest tests/
+test-fast: $(STAMP)
+	$(MAKE) --no-print-directory lint
+	$(BIN)/python -m pytest tests/ -m "not slow" -n $(TEST_JOBS) -p no:cacheprovider
 
-test-nbval: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check mdlib scripts tests benchmarks
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/ -n $(TEST_JOBS) -p no:cacheprovider
+
+test-chapters: $(STAMP)
 	@chapters="$(CHAPTERS)"; \
 	if [ -z "$$chapters" ]; then echo "no chapter notebooks in _toc.yml"; exit 0; fi; \
+	rm -rf $(CACHE); \
 	echo "$(BIN)/python -m pytest $(NBVAL_FLAGS) $$chapters"; \
-	$(BIN)/python -m pytest $(NBVAL_FLAGS) $$chapters
+	PYTHONPATH=scripts $(BIN)/python -m pytest $(NBVAL_FLAGS) $$chapters
+
+test-nbval: test-chapters
+
+# The site from the executions of test-chapters (no chapter runs again).
+book-cached: $(STAMP)
+	$(JB) build . --all $(BUILD_FLAGS)
+	$(BIN)/python scripts/bookinfo.py cache-check $(CACHE)
 
 browser-test: $(STAMP)
 	$(BIN)/python scripts/browser_check.py _build/html --screenshots _build/screenshots

@@ -1,19 +1,99 @@
 """mdlib: numerics for "Escaping mediocrity" (Arnaboldi, Krzakala, Loureiro, Stephan).
 
-Public names are re-exported here; chapters import only these.
+Public names are re-exported here; chapters import only these (``import mdlib``,
+then ``mdlib.<name>``; the App. H geometry as ``mdlib.landscape.<name>``).
 """
-from .problem import Problem, State, random_init, make_state
-from .risk import population_risk
-from .trajectory import Trajectory, Exit, time_grid, exit_time
-from .sgd import simulate_sgd, sgd_exit_times
-from . import plotting
-from .moments import isserlis, displacement_moments, displacement_moment_series
-from .ode import ode_drift, drift_p1, integrate_ode, ode_exit_time, jacobian_at_mediocrity, mediocrity_rates
-from .sde import increment_covariance, integrate_sde, ito_correction_size, finite_d_drift_correction
-from .theory import (omega_m, omega_q, gamma_max, gamma_opt, asymptotic_excess_risk, sample_mu_tau,
-                     exit_time_given_init, exit_time_linearized, exit_time_annealed, exit_time_quenched,
-                     exit_time_annealed_p1, exit_time_quenched_p1, exit_time_ode_p1, steps_to_exit, min_steps,
-                     overparam_gain, overparam_gain_finite, ou_parameters_p1, ou_exit_time,
-                     ou_exit_time_numeric, ou_exit_time_mc)
-from . import landscape
-from .errata import ERRATA, Erratum, errata_table
+from . import diffusion, landscape, links, noise, plotting, stats
+from .diffusion import DiffusionP1, dynkin_tables
+from .errata import ERRATA, Erratum, errata_table, printed_hessian_eq67, printed_hessian_eq83
+from .links import (
+    Link,
+    bagj_learning_rate,
+    critical_learning_rate,
+    critical_overlap,
+    mediocrity_expansion,
+    sample_complexity_exponent,
+)
+from .moments import (
+    displacement_moment_series,
+    displacement_moments,
+    field_covariance,
+    isserlis,
+    moment2,
+    moment4_aabb,
+    moment4_abcc,
+    moment6_abccdd,
+)
+from .noise import exit_time_sgd_p1, noise_variances, noisy_linear_exit_time
+from .ode import (
+    drift_p1,
+    drift_p1_monte_carlo,
+    growth_rate_sensitivity,
+    integrate_ode,
+    jacobian_at_mediocrity,
+    mediocrity_growth_rate,
+    mediocrity_rates,
+    ode_drift,
+    ode_exit_time,
+    ode_gamma_opt,
+    ode_steps_to_exit,
+    p1_exact_solution,
+    second_layer_delay,
+)
+from .problem import Problem, State, make_state, random_init
+from .risk import population_risk, population_risk_mc
+from .sde import (
+    finite_d_drift_correction,
+    increment_covariance,
+    increment_mean,
+    integrate_sde,
+    ito_correction_size,
+    p1_covariance_eq55,
+    projected_covariance,
+)
+from .sgd import sgd_exit_times, simulate_sgd
+from .stats import variance_components
+from .theory import (
+    asymptotic_excess_risk,
+    exit_time_annealed,
+    exit_time_annealed_p1,
+    exit_time_given_init,
+    exit_time_linearized,
+    exit_time_ode_p1,
+    exit_time_quenched,
+    exit_time_quenched_p1,
+    gamma_max,
+    gamma_opt,
+    min_steps,
+    mu_tau,
+    omega_m,
+    omega_q,
+    ou_exit_time,
+    ou_exit_time_numeric,
+    ou_parameters_p1,
+    overparam_gain,
+    overparam_gain_finite,
+    sample_mu_tau,
+    second_layer_plateau,
+    steps_to_exit,
+)
+from .trajectory import Exit, Trajectory, exit_time, time_grid
+
+__all__ = [
+    "diffusion", "landscape", "links", "noise", "plotting", "stats", "DiffusionP1", "dynkin_tables", "ERRATA",
+    "Erratum", "errata_table", "printed_hessian_eq67", "printed_hessian_eq83", "Link", "bagj_learning_rate",
+    "critical_learning_rate", "critical_overlap", "mediocrity_expansion", "sample_complexity_exponent",
+    "displacement_moment_series",
+    "displacement_moments", "field_covariance", "isserlis", "moment2", "moment4_aabb", "moment4_abcc",
+    "moment6_abccdd", "exit_time_sgd_p1", "noise_variances", "noisy_linear_exit_time", "drift_p1",
+    "drift_p1_monte_carlo", "growth_rate_sensitivity", "integrate_ode", "jacobian_at_mediocrity",
+    "mediocrity_growth_rate", "mediocrity_rates", "ode_drift", "ode_exit_time", "ode_gamma_opt",
+    "ode_steps_to_exit", "p1_exact_solution", "second_layer_delay", "Problem", "State", "make_state", "random_init",
+    "population_risk", "population_risk_mc", "finite_d_drift_correction", "increment_covariance", "increment_mean",
+    "integrate_sde", "ito_correction_size", "p1_covariance_eq55", "projected_covariance", "sgd_exit_times",
+    "simulate_sgd", "variance_components", "asymptotic_excess_risk", "exit_time_annealed", "exit_time_annealed_p1",
+    "exit_time_given_init", "exit_time_linearized", "exit_time_ode_p1", "exit_time_quenched",
+    "exit_time_quenched_p1", "gamma_max", "gamma_opt", "min_steps", "mu_tau", "omega_m", "omega_q", "ou_exit_time",
+    "ou_exit_time_numeric", "ou_parameters_p1", "overparam_gain", "overparam_gain_finite", "sample_mu_tau",
+    "second_layer_plateau", "steps_to_exit", "Exit", "Trajectory", "exit_time", "time_grid"
+]

@@ -3,7 +3,7 @@
 Each check returns the value converted to its canonical type, or raises a
 ``ValueError`` whose message names the offending parameter.  One rule per
 kind of argument, in one place: a problem, an initial state, a threshold
-``T``, a time grid ``t_save``.
+``T``, a time grid ``t_save``, an exit criterion.
 """
 from __future__ import annotations
 
@@ -94,3 +94,12 @@ def check_t_save(t_save, t_max, default):
                         or np.any(np.diff(t_save) <= 0)):
         raise ValueError(f"t_save must be strictly increasing times in [0, t_max = {t_max}]")
     return t_save
+
+
+def check_exit(exit):
+    """``None`` or an :class:`~mdlib.trajectory.Exit` (the ``exit=`` of the integrators)."""
+    from .trajectory import Exit
+
+    if exit is not None and not isinstance(exit, Exit):
+        raise ValueError(f"exit must be an Exit (mdlib.Exit(T, criterion)) or None, got {type(exit).__name__}")
+    return exit

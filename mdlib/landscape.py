@@ -59,8 +59,12 @@ __all__ = [
     "hess_euclidean",
     "euclidean_critical_points",
     "euclidean_flow",
+    "solve_euclidean_flow",
+    "euclidean_flow_plateau",
     "risk_sphere",
     "tangent_projector",
+    "tangent_basis",
+    "exp_map",
     "grad_sphere",
     "hess_sphere",
     "sphere_critical_points",
@@ -73,6 +77,8 @@ __all__ = [
     "golf_course",
     "golf_course_grid",
     "overlap_density",
+    "population_average",
+    "finite_difference_hessian",
 ]
 
 
@@ -232,6 +238,75 @@ def euclidean_flow(m, q, gamma, delta=0.0, rho=1.0):
     return mdot, qdot
 
 
+def solve_euclidean_flow(m0, q0, t_max, gamma, delta=0.0, rho=1.0, t_eval=None, rtol=1e-10, atol=1e-12):
+    r"""Solve the unconstrained ``p = 1`` flow (Eqs. 75–76, :func:`euclidean_flow`) from ``(m0, q0)``.
+
+    ``scipy.integrate.solve_ivp`` (RK45) on ``[0, t_max]``.
+
+    Parameters
+    ----------
+    m0, q0 : float
+        Initial overlap and squared norm (``m0² <= q0 ρ``).
+    t_max : float
+    gamma, delta, rho : float
+    t_eval : array_like, optional
+        Times at which to store the solution (``sol.y``, shape ``(2, n_t)``);
+        without it the solution is returned as a dense output ``sol.sol(t)``.
+    rtol, atol : float
+
+    Returns
+    -------
+    scipy.integrate.OdeResult
+        ``sol.y[0]`` is ``m``, ``sol.y[1]`` is ``q``.
+    """
+    from scipy.integrate import solve_ivp
+
+    m0, q0 = check_real("m0", m0), check_real("q0", q0, nonnegative=True)
+    t_max = check_real("t_max", t_max, positive=True)
+    gamma = check_real("gamma", gamma, nonnegative=True)
+    delta = check_real("delta", delta, nonnegative=True)
+    rho = check_real("rho", rho, nonnegative=True)
+
+    def rhs(_t, y):
+        return euclidean_flow(y[0], y[1], gamma, delta, rho)
+
+    return solve_ivp(rhs, (0, t_max), [m0, q0], t_eval=t_eval, rtol=rtol, atol=atol, dense_output=t_eval is None)
+
+
+def euclidean_flow_plateau(gamma, delta=0.0, rho=1.0):
+    r"""The fixed point ``q_s`` of the unconstrained flow on the axis ``m = 0`` (App. B).
+
+    At ``m = 0``, Eq. 76 with the noise term reads
+    ``q̇ = 4q[15γq² - (3 + 6γρ)q + ρ + 3γρ² + γΔ]``; the plateau reached by
+    norm learning is the smaller root of the bracket,
+
+    .. math::
+
+        q_s = \frac{3 + 6\gamma\rho - \sqrt{(3 + 6\gamma\rho)^2 - 60\gamma(\rho + 3\gamma\rho^2 + \gamma\Delta)}}
+                  {30\gamma}
+        \;\xrightarrow{\gamma\to 0}\; \frac\rho3 ,
+
+    slightly above the saddle ring ``q = ρ/3`` of the landscape: the noise
+    of SGD pushes the norm up.  The overlap then escapes at the rate
+    ``6(ρ - q_s)``.  Computed in the cancellation-free form
+    ``2c/(b + sqrt(b² - 4ac))``.
+
+    Returns
+    -------
+    float
+        ``nan`` if the bracket has no real root (``γ`` too large: the norm
+        is not held below ``ρ`` and there is no plateau).
+    """
+    gamma = check_real("gamma", gamma, nonnegative=True)
+    delta = check_real("delta", delta, nonnegative=True)
+    rho = check_real("rho", rho, positive=True)
+    a, b, c = 15 * gamma, 3 + 6 * gamma * rho, rho + 3 * gamma * rho**2 + gamma * delta
+    disc = b * b - 4 * a * c
+    if disc < 0:
+        return float("nan")
+    return float(2 * c / (b + np.sqrt(disc)))
+
+
 # --------------------------------------------------------------------------
 # spherical landscape
 # --------------------------------------------------------------------------
@@ -250,6 +325,37 @@ def tangent_projector(w):
     if n2 == 0:
         raise ValueError("w must be non-zero")
     return np.eye(w.size) - np.outer(w, w) / n2
+
+
+def tangent_basis(w, seed=None):
+    """An orthonormal basis of the tangent space of the sphere at ``w``, shape ``(d, d - 1)``.
+
+    The QR factorisation of ``[w, G]`` with ``G`` a ``d × (d - 1)`` standard
+    Gaussian matrix (drawn from ``seed``): a random basis, as good as any
+    for restricting a Riemannian Hessian to the tangent space (``Uᵀ H U``).
+    """
+    w = _vec("w", w)
+    rng = np.random.default_rng(seed)
+    d = w.size
+    Qm, _ = np.linalg.qr(np.column_stack([w, rng.standard_normal((d, d - 1))]))
+    return Qm[:, 1:]
+
+
+def exp_map(w, v):
+    r"""Exponential map of the sphere through ``w`` (radius ``|w|``): follow the great circle along ``v``.
+
+    .. math::  \mathrm{Exp}_w(v) = \cos(|v|/r)\,w + r\sin(|v|/r)\,\frac{v}{|v|}, \qquad r = |w|,
+
+    for a tangent vector ``v`` (``v·w = 0``).  The Riemannian Hessian of ``f``
+    at ``w`` is the ordinary Hessian of ``c ↦ f(Exp_w(Uc))`` at ``c = 0``
+    (``U`` an orthonormal tangent basis).
+    """
+    w, v = np.asarray(w, dtype=float), np.asarray(v, dtype=float)
+    nv = np.linalg.norm(v)
+    if nv == 0:
+        return w
+    r = np.linalg.norm(w)
+    return np.cos(nv / r) * w + r * np.sin(nv / r) * v / nv
 
 
 def grad_sphere(w, w_star):
@@ -450,3 +556,65 @@ def overlap_density(m, d):
         logf = (d - 3) / 2.0 * np.log1p(-m**2) - betaln(0.5, (d - 1) / 2.0)
         out = np.where(np.abs(m) < 1, np.exp(logf), 0.0)
     return out if out.ndim else float(out)
+
+
+# --------------------------------------------------------------------------
+# numerical checks of the formulas: Monte Carlo and finite differences
+# --------------------------------------------------------------------------
+
+def population_average(fn, w, w_star, n, delta=0.0, seed=None, basis=None, chunk=20_000):
+    r"""Monte Carlo mean and standard error of a per-sample quantity over fresh samples (Eq. 2).
+
+    ``fn(w, x, y)`` returns, for a batch of samples, one value per sample: a
+    scalar (:func:`loss`), a vector (:func:`loss_gradient`) or a matrix
+    (:func:`loss_hessian`).  A matrix is expressed in ``basis`` as
+    ``Bᵀ H B`` (e.g. the eigenbasis of a Hessian formula, so that the
+    diagonal entries are Rayleigh quotients with honest standard errors).
+
+    Parameters
+    ----------
+    fn : callable
+    w, w_star : ndarray, shape (d,)
+    n : int
+        Number of samples (``>= 2``), drawn in chunks of ``chunk``.
+    delta : float
+    seed : int, SeedSequence, Generator or None
+    basis : ndarray, shape (d, k), optional
+
+    Returns
+    -------
+    mean, se : ndarray
+        Entrywise.
+    """
+    n = check_int("n", n, 2)
+    chunk = check_int("chunk", chunk, 1)
+    rng = np.random.default_rng(seed)
+    s1 = s2 = 0.0
+    for start in range(0, n, chunk):
+        k = min(chunk, n - start)
+        x, y = sample_data(w_star, k, delta, seed=rng)
+        v = fn(w, x, y)
+        if basis is not None:
+            v = basis.T @ v @ basis  # batched: (n, k, k)
+        s1 = s1 + v.sum(axis=0)
+        s2 = s2 + (v**2).sum(axis=0)
+    mean = s1 / n
+    return mean, np.sqrt(np.maximum(s2 / n - mean**2, 0) / (n - 1))
+
+
+def finite_difference_hessian(f, n_dim, h=1e-3):
+    r"""Central finite-difference Hessian of ``f: R^n_dim → R`` at 0.
+
+    ``H_ij = [f(h e_i + h e_j) - f(h e_i - h e_j) - f(h e_j - h e_i) + f(-h e_i - h e_j)]/(4h²)``,
+    exact up to ``O(h²)``: an independent check of the closed-form Hessians
+    (use ``f(e) = R(w + e)``, or ``f(c) = R(Exp_w(Uc))`` on the sphere).
+    """
+    n_dim = check_int("n_dim", n_dim, 1)
+    h = check_real("h", h, positive=True)
+    E = np.eye(n_dim) * h
+    H = np.empty((n_dim, n_dim))
+    for i in range(n_dim):
+        for j in range(i, n_dim):
+            H[i, j] = H[j, i] = (f(E[i] + E[j]) - f(E[i] - E[j]) - f(E[j] - E[i])
+                                 + f(-E[i] - E[j])) / (4 * h * h)
+    return H

@@ -30,16 +30,18 @@ drift needs, at a cost of two ``p × p`` matrix products per evaluation.
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
 from scipy.integrate import BDF, DOP853, LSODA, RK23, RK45, Radau
 from scipy.optimize import brentq
 
-from ._validate import check_real
+from ._layout import StateLayout
+from ._validate import check_choice, check_exit, check_init, check_int, check_problem, check_real, check_t_save
 from .problem import Problem, State
 from .risk import population_risk
-from .trajectory import Trajectory, time_grid
+from .trajectory import Exit, Trajectory, time_grid
 
 __all__ = [
     "ode_drift",
@@ -51,6 +53,12 @@ __all__ = [
     "ode_exit_time",
     "jacobian_at_mediocrity",
     "mediocrity_rates",
+    "drift_p1_monte_carlo",
+    "ode_steps_to_exit",
+    "ode_gamma_opt",
+    "mediocrity_growth_rate",
+    "growth_rate_sensitivity",
+    "second_layer_delay",
 ]
 
 _SOLVERS = {"RK23": RK23, "RK45": RK45, "DOP853": DOP853, "Radau": Radau, "BDF": BDF, "LSODA": LSODA}
@@ -150,8 +158,7 @@ def ode_drift(problem: Problem, m, Q=None, a=None):
     dQ : ndarray, shape (..., p, p)
     da : ndarray, shape (..., p)
     """
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem must be a Problem, got {type(problem).__name__}")
+    check_problem(problem)
     m, Q, a = _as_stats(problem, m, Q, a)
     return _drift(m, Q, a, problem.gamma, problem.delta, problem.spherical, problem.train_second_layer)
 
@@ -174,6 +181,54 @@ def drift_p1(m, gamma, delta=0.0):
     delta = check_real("delta", delta, nonnegative=True)
     m = np.asarray(m, dtype=float)
     return m * (4 * (1 - 6 * gamma) * (1 - m**2) - 2 * gamma * delta)
+
+
+def drift_p1_monte_carlo(m, d, gamma, delta, n, seed=None):
+    r"""Mean increment of one exact projected SGD step at ``p = 1``, per unit time, by Monte Carlo.
+
+    The quantity that Eq. 7 approximates, ``E[m' - m]/δt`` with
+    ``δt = γ/d``, sampled exactly at finite ``d``: the fields
+    ``λ_⋆ ~ N(0, 1)``, ``λ = mλ_⋆ + sqrt(1 - m²) g``, the label noise and
+    ``|x|² = (λ_⋆² + g² + χ²_{d-2})/d``; with ``c = 2γ𝓔λ`` (``𝓔 = f - y``)
+    the step ``w ← w - c x`` followed by the projection gives exactly
+
+    .. math::  m' = \frac{m - c\lambda_\star/d}{\sqrt{1 - 2c\lambda/d + c^2|x|^2/d}} .
+
+    The mean differs from :func:`drift_p1` by ``O(1/d)`` (the next order of
+    the normalisation).
+
+    Parameters
+    ----------
+    m : float
+        Overlap, ``|m| <= 1``.
+    d : int
+        Dimension ``> 2``.
+    gamma, delta : float
+    n : int
+        Number of independent steps.
+    seed : int, SeedSequence, Generator or None
+
+    Returns
+    -------
+    mean, se : float
+        Sample mean of ``(m' - m)/δt`` and its standard error.
+    """
+    m = check_real("m", m)
+    if abs(m) > 1:
+        raise ValueError(f"m must be in [-1, 1], got {m}")
+    d = check_int("d", d, 3)
+    gamma = check_real("gamma", gamma, positive=True)
+    delta = check_real("delta", delta, nonnegative=True)
+    n = check_int("n", n, 2)
+    rng = np.random.default_rng(seed)
+    lam_s, g = rng.standard_normal((2, n))  # coordinates of sqrt(d) x along w*, w
+    lam = m * lam_s + np.sqrt(1 - m**2) * g
+    x2 = (lam_s**2 + g**2 + rng.chisquare(d - 2, n)) / d  # |x|^2, exactly
+    E = lam**2 - lam_s**2 - np.sqrt(delta) * rng.standard_normal(n)  # E = f - y
+    c = gamma * 2 * E * lam  # the step is w <- w - c x  (gradient (2/p) E a λ x)
+    m_new = (m - c * lam_s / d) / np.sqrt(1 - 2 * c * lam / d + c**2 * x2 / d)
+    inc = (m_new - m) / (gamma / d)
+    return inc.mean(), inc.std(ddof=1) / np.sqrt(n)
 
 
 def drift_p1_unconstrained(m, q, gamma):
@@ -281,54 +336,8 @@ def p1_exact_solution(m0, t, gamma, delta=0.0):
 
 
 # --------------------------------------------------------------------------- #
-# packing
-# --------------------------------------------------------------------------- #
-class _Packer:
-    """State vector: m, the upper triangle of Q (strict when spherical, as
-    Q_jj = 1), and a when the second layer is trained."""
-
-    def __init__(self, problem):
-        p = self.p = problem.p
-        self.spherical = problem.spherical
-        self.train = problem.train_second_layer
-        self.iu = np.triu_indices(p, 1 if self.spherical else 0)
-        self.nq = self.iu[0].size
-        self.n = p + self.nq + (p if self.train else 0)
-
-    def pack(self, m, Q, a):
-        parts = [m, Q[..., self.iu[0], self.iu[1]]]
-        if self.train:
-            parts.append(a)
-        return np.concatenate(parts, axis=-1)
-
-    def unpack(self, y, a_fixed):
-        p = self.p
-        m = y[..., :p]
-        Q = np.zeros(y.shape[:-1] + (p, p))
-        Q[..., self.iu[0], self.iu[1]] = y[..., p:p + self.nq]
-        Q = Q + np.swapaxes(Q, -1, -2)
-        if self.spherical:
-            Q[..., np.arange(p), np.arange(p)] = 1.0
-        else:
-            Q[..., np.arange(p), np.arange(p)] *= 0.5
-        a = y[..., p + self.nq:] if self.train else a_fixed
-        return m, Q, a
-
-    def pack_drift(self, dm, dQ, da):
-        return self.pack(dm, dQ, da)
-
-
-# --------------------------------------------------------------------------- #
 # integration engine
 # --------------------------------------------------------------------------- #
-def _check_problem_init(problem, init):
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem must be a Problem, got {type(problem).__name__}")
-    if not isinstance(init, State):
-        raise ValueError(f"init must be a State (from random_init or make_state), got {type(init).__name__}")
-    init.check_matches(problem)
-
-
 def _solve(problem, y0, a_fixed, t_max, rtol, atol, method, on_step, pbar=None):
     """Integrate the batch ``y0`` (R, n) with an adaptive scipy ODE solver.
 
@@ -340,7 +349,7 @@ def _solve(problem, y0, a_fixed, t_max, rtol, atol, method, on_step, pbar=None):
     blow up (non-finite or ``|y| > 1e6``) are dropped, and their times of
     divergence returned (``inf`` for runs that did not diverge).
     """
-    packer = _Packer(problem)
+    layout = StateLayout.of(problem)
     gamma, delta, sph, train = problem.gamma, problem.delta, problem.spherical, problem.train_second_layer
     Solver = _SOLVERS[method]
     max_step = min(_MAX_STEP, t_max / 10)
@@ -354,9 +363,9 @@ def _solve(problem, y0, a_fixed, t_max, rtol, atol, method, on_step, pbar=None):
         af = a_fixed[active]
 
         def fun(_t, y, k=k, af=af):
-            m, Q, a = packer.unpack(y.reshape(k, n), af)
+            m, Q, a = layout.unpack(y.reshape(k, n), af)
             with np.errstate(over="ignore", invalid="ignore"):
-                return packer.pack_drift(*_drift(m, Q, a, gamma, delta, sph, train)).ravel()
+                return layout.pack(*_drift(m, Q, a, gamma, delta, sph, train)).ravel()
 
         solver = Solver(fun, t, y_cur[active].ravel(), t_max, rtol=rtol, atol=atol, max_step=max_step)
         restart = False
@@ -394,13 +403,9 @@ def _solve(problem, y0, a_fixed, t_max, rtol, atol, method, on_step, pbar=None):
     return t_div
 
 
-def _check_method(method):
-    if method not in _SOLVERS:
-        raise ValueError(f"method must be one of {sorted(_SOLVERS)}, got {method!r}")
-
-
 def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol: float = 1e-9,
-                  atol: float = 1e-12, method: str = "DOP853", progress: bool = False) -> Trajectory:
+                  atol: float = 1e-12, method: str = "DOP853", progress: bool = False,
+                  exit: Exit | None = None) -> Trajectory:
     r"""Integrate the ODEs (Eq. 17 or Eq. 21) from every run of ``init``.
 
     The state vector packs ``m``, the upper triangle of ``Q`` (only its
@@ -411,6 +416,13 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
     (Eq. 6) is stored at each saved time.  Runs of a small-width batch are
     integrated together as one system; wide networks one run at a time.
 
+    With ``exit=Exit(T, criterion)`` every accepted step is checked for a
+    sign change of the exit gap (:meth:`~mdlib.Exit.gap`: Eq. 9 for
+    ``"risk"``, App. I for ``"max_m"``), and the crossing is located by
+    Brent's method on the step's dense output (the event machinery of
+    ``solve_ivp``, run per batch member).  A batch stops once all its runs
+    have exited.
+
     Parameters
     ----------
     problem : Problem
@@ -420,8 +432,9 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
     t_max : float
         Final time, ``> 0``.
     t_save : array_like, optional
-        Increasing times in ``[0, t_max]`` at which to save; default
-        ``time_grid(t_max)``.
+        Strictly increasing times in ``[0, t_max]`` at which to save; default
+        ``time_grid(t_max)``.  ``()`` saves nothing (with ``exit``: exit
+        times only).
     rtol, atol : float
         Solver tolerances.
     method : str
@@ -429,6 +442,9 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
         ``"BDF"`` or ``"LSODA"``.
     progress : bool
         Show a tqdm progress bar.
+    exit : Exit, optional
+        Stop every run at its exit from mediocrity and record the time in
+        ``Trajectory.t_exit``.
 
     Returns
     -------
@@ -436,44 +452,58 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
         ``method="ode"``.  ``Q`` is ``None`` when ``p > 64`` (memory).
         Runs that blow up (plain SGD with a large γ) are flagged in
         ``diverged`` and hold NaN from the blow-up on; a RuntimeWarning
-        says so.
+        says so.  With ``exit``: ``t_exit`` is ``inf`` for runs that have
+        not exited by ``t_max`` and ``nan`` for diverged runs, and saved
+        values after a run's exit are NaN.
 
     Raises
     ------
     ValueError
         On a bad argument (the message names it).
+
+    Examples
+    --------
+    >>> import mdlib
+    >>> pb = mdlib.Problem(p=1, d=1000, gamma=0.1)
+    >>> init = mdlib.make_state(pb, 0.05)
+    >>> tr = mdlib.integrate_ode(pb, init, 10.0, t_save=(), exit=mdlib.Exit(T=0.01))
+    >>> bool(abs(tr.t_exit[0] - mdlib.exit_time_ode_p1(0.05, 0.1, 0.0, 0.01)) < 1e-8)
+    True
     """
-    _check_problem_init(problem, init)
+    check_init(problem, init)
     t_max = check_real("t_max", t_max, positive=True)
     rtol = check_real("rtol", rtol, positive=True)
     atol = check_real("atol", atol, positive=True)
-    _check_method(method)
-    if t_save is None:
-        t_save = time_grid(t_max)
-    t_save = np.asarray(t_save, dtype=float)
-    if t_save.ndim != 1 or t_save.size == 0:
-        raise ValueError("t_save must be a non-empty 1-d array of times")
-    if not np.all(np.isfinite(t_save)) or t_save[0] < 0 or t_save[-1] > t_max * (1 + 1e-12) or np.any(np.diff(t_save) <= 0):
-        raise ValueError("t_save must be strictly increasing times in [0, t_max]")
+    check_choice("method", method, tuple(_SOLVERS))
+    t_save = check_t_save(t_save, t_max, time_grid)
+    check_exit(exit)
     p, R, nt = problem.p, init.n_runs, t_save.size
-    packer = _Packer(problem)
+    layout = StateLayout.of(problem)
     store_Q = p <= _Q_STORE_MAX_P
     M = np.full((R, nt, p), np.nan)
     A = np.full((R, nt, p), np.nan)
     Qs = np.full((R, nt, p, p), np.nan) if store_Q else None
     risk = np.full((R, nt), np.nan)
-    y0_all = packer.pack(init.m, init.Q, init.a)
+    y0_all = layout.pack(init.m, init.Q, init.a)
     batch = max(1, int(20000 // (p * p)))
+    t_exit = None
+    if exit is not None:
+        t_exit = np.full(R, np.inf)
+        level = exit.level(init.m, init.Q, init.a, problem.delta)
 
     def record(idx, ks, ys):
         # ys: (len(idx), n, len(ks))
         ys = np.moveaxis(ys, -1, 1)  # (runs, times, n)
-        m, Q, a = packer.unpack(ys, np.broadcast_to(init.a[idx][:, None, :], ys.shape[:2] + (p,)))
+        m, Q, a = layout.unpack(ys, np.broadcast_to(init.a[idx][:, None, :], ys.shape[:2] + (p,)))
         M[idx[:, None], ks[None, :]] = m
         A[idx[:, None], ks[None, :]] = a
         if store_Q:
             Qs[idx[:, None], ks[None, :]] = Q
         risk[idx[:, None], ks[None, :]] = population_risk(m, Q, a, problem.delta)
+
+    def gap(y, runs):
+        m, Q, a = layout.unpack(y, init.a[runs])
+        return exit.gap(m, Q, a, problem.delta, level[runs])
 
     pbar = None
     if progress:
@@ -488,14 +518,38 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
             k0 = np.nonzero(t_save == 0)[0]
             if k0.size:
                 record(runs, k0, y0_all[runs][:, :, None].repeat(k0.size, axis=2))
+            done = np.zeros(runs.size, bool)  # exited (only with exit)
+            if exit is not None:
+                g0 = gap(y0_all[runs], runs)
+                t_exit[runs[g0 <= 0]] = 0.0
+                done |= g0 <= 0
 
-            def on_step(t_old, t_new, dense, idx, runs=runs):
+            def on_step(t_old, t_new, dense, idx, runs=runs, done=done):
                 sel = np.nonzero((t_save > t_old) & (t_save <= t_new))[0]
                 if sel.size:
-                    ys = dense(t_save[sel]).reshape(idx.size, packer.n, sel.size)
+                    ys = dense(t_save[sel]).reshape(idx.size, layout.n, sel.size)
                     record(runs[idx], sel, ys)
-                return False
+                if exit is None:
+                    return False
+                r_act = runs[idx]
+                g_new = gap(dense(t_new).reshape(idx.size, layout.n), r_act)
+                for k in np.nonzero((g_new <= 0) & ~done[idx])[0]:
+                    r = r_act[k]
 
+                    def gk(s, k=k, r=r):
+                        yy = dense(s).reshape(idx.size, layout.n)[k]
+                        return float(gap(yy[None], np.array([r]))[0])
+
+                    if gk(t_old) <= 0:  # crossed already at the step start (numerically)
+                        t_exit[r] = t_old
+                    else:
+                        t_exit[r] = brentq(gk, t_old, t_new, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200)
+                    done[idx[k]] = True
+                # a run dropped on divergence never exits; the batch stops when every active run is done
+                return bool(np.all(done[idx]))
+
+            if exit is not None and np.all(done):
+                continue
             td = _solve(problem, y0_all[runs], init.a[runs], t_max, rtol, atol, method, on_step, pbar)
             t_div[runs] = td
     if pbar is not None:
@@ -510,21 +564,25 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
             Qs[late] = np.nan
         warnings.warn(f"{diverged.sum()} of {R} ODE runs diverged (first at t = {t_div[diverged].min():.4g})",
                       RuntimeWarning, stacklevel=2)
-    return Trajectory(t_save.copy(), M, Qs, A, risk, problem, "ode", diverged)
+    if exit is not None:
+        t_exit[diverged & ~(t_exit < t_div)] = np.nan  # diverged before exiting
+        after = t_save[None, :] > t_exit[:, None]
+        M[after] = np.nan
+        A[after] = np.nan
+        risk[after] = np.nan
+        if store_Q:
+            Qs[after] = np.nan
+    return Trajectory(t_save.copy(), M, Qs, A, risk, problem, "ode", diverged, t_exit, exit)
 
 
 def ode_exit_time(problem: Problem, init: State, T: float, t_max: float = 100.0, criterion: str = "risk",
                   rtol: float = 1e-10, atol: float = 1e-13, method: str = "DOP853") -> np.ndarray:
     r"""Exit times (Eq. 9) of the ODE solutions, located to solver precision.
 
-    Each accepted step is checked for a sign change of the criterion
-
-    * ``"risk"``: ``g(t) = [R(t) - Δ/2] - (1 - T)[R(0) - Δ/2]`` (Eq. 9);
-    * ``"max_m"``: ``g(t) = T + (1 - T) max_j m_j(0)² - max_j m_j(t)²``
-      (App. I);
-
-    and the root is found by Brent's method on the dense output (the
-    event machinery of ``solve_ivp``, run per batch member).
+    A shorthand for ``integrate_ode(problem, init, t_max, t_save=(), rtol=rtol,
+    atol=atol, method=method, exit=Exit(T, criterion)).t_exit``: each accepted
+    step is checked for a sign change of the criterion and the root is
+    found by Brent's method on the dense output.
 
     Parameters
     ----------
@@ -535,6 +593,7 @@ def ode_exit_time(problem: Problem, init: State, T: float, t_max: float = 100.0,
     t_max : float
         Integration horizon; runs that have not exited get ``inf``.
     criterion : {"risk", "max_m"}
+        As in :class:`~mdlib.Exit`.
     rtol, atol : float
     method : str
         As in :func:`integrate_ode`.
@@ -542,65 +601,10 @@ def ode_exit_time(problem: Problem, init: State, T: float, t_max: float = 100.0,
     Returns
     -------
     ndarray, shape (n_runs,)
+        ``nan`` for runs that diverged before exiting.
     """
-    _check_problem_init(problem, init)
-    T = check_real("T", T)
-    if not 0 < T < 1:
-        raise ValueError(f"T must be in (0, 1), got {T}")
-    t_max = check_real("t_max", t_max, positive=True)
-    rtol = check_real("rtol", rtol, positive=True)
-    atol = check_real("atol", atol, positive=True)
-    _check_method(method)
-    if criterion not in ("risk", "max_m"):
-        raise ValueError(f"criterion must be 'risk' or 'max_m', got {criterion!r}")
-    p, R = problem.p, init.n_runs
-    packer = _Packer(problem)
-    y0_all = packer.pack(init.m, init.Q, init.a)
-    half_delta = problem.delta / 2
-    if criterion == "risk":
-        e0 = population_risk(init.m, init.Q, init.a, problem.delta) - half_delta
-        level = (1 - T) * e0
-    else:
-        level = T + (1 - T) * np.max(init.m**2, axis=1)
-    out = np.full(R, np.inf)
-    batch = max(1, int(20000 // (p * p)))
-
-    def g_of(y, a_fixed, runs):
-        m, Q, a = packer.unpack(y, a_fixed)
-        if criterion == "risk":
-            return population_risk(m, Q, a, problem.delta) - half_delta - level[runs]
-        return level[runs] - np.max(m**2, axis=-1)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for start in range(0, R, batch):
-            runs = np.arange(start, min(R, start + batch))
-            done = np.zeros(runs.size, bool)
-            g0 = g_of(y0_all[runs], init.a[runs], runs)
-            out[runs[g0 <= 0]] = 0.0
-            done |= g0 <= 0
-
-            def on_step(t_old, t_new, dense, idx, runs=runs, done=done):
-                y_new = dense(t_new).reshape(idx.size, packer.n)
-                r_act = runs[idx]
-                g_new = g_of(y_new, init.a[r_act], r_act)
-                for k in np.nonzero((g_new <= 0) & ~done[idx])[0]:
-                    r = r_act[k]
-
-                    def gk(s, k=k, r=r):
-                        yy = dense(s).reshape(idx.size, packer.n)[k]
-                        return float(g_of(yy[None], init.a[r][None], np.array([r]))[0])
-
-                    lo = t_old
-                    if gk(lo) <= 0:  # crossed already at the step start (numerically)
-                        out[r] = lo
-                    else:
-                        out[r] = brentq(gk, lo, t_new, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200)
-                    done[idx[k]] = True
-                return bool(np.all(done))
-
-            _solve(problem, y0_all[runs], init.a[runs], t_max, rtol, atol, method, on_step)
-    return out
+    exit_ = Exit(T, criterion)
+    return integrate_ode(problem, init, t_max, t_save=(), rtol=rtol, atol=atol, method=method, exit=exit_).t_exit
 
 
 # --------------------------------------------------------------------------- #
@@ -629,27 +633,23 @@ def jacobian_at_mediocrity(problem: Problem, h: float = 1e-6):
     labels : list of tuple
         ``("m", j)``, ``("Q", j, l)`` or ``("a", j)`` for each coordinate.
     """
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem must be a Problem, got {type(problem).__name__}")
+    check_problem(problem)
     h = check_real("h", h, positive=True)
-    packer = _Packer(problem)
+    layout = StateLayout.of(problem)
     p = problem.p
     a1 = np.ones(p)
-    y0 = packer.pack(np.zeros(p), np.eye(p), a1)
+    y0 = layout.pack(np.zeros(p), np.eye(p), a1)
     n = y0.size
 
     def f(y):
-        m, Q, a = packer.unpack(y, a1)
-        return packer.pack_drift(*ode_drift(problem, m, Q, a))
+        m, Q, a = layout.unpack(y, a1)
+        return layout.pack(*ode_drift(problem, m, Q, a))
 
     E = np.eye(n) * h
     Y = np.concatenate([y0 + E, y0 - E])
     F = f(Y)
     J = ((F[:n] - F[n:]) / (2 * h)).T
-    labels = [("m", j) for j in range(p)] + [("Q", int(j), int(l)) for j, l in zip(*packer.iu)]
-    if packer.train:
-        labels += [("a", j) for j in range(p)]
-    return J, labels
+    return J, layout.labels()
 
 
 def mediocrity_rates(problem: Problem):
@@ -669,3 +669,158 @@ def mediocrity_rates(problem: Problem):
     om = float(np.mean(diag[im]))
     oq = float(-np.mean(diag[iq])) if iq else float("nan")
     return om, oq
+
+
+# --------------------------------------------------------------------------- #
+# samples to escape and the optimal learning rate of the ODE (Eq. 49, App. E.4)
+# --------------------------------------------------------------------------- #
+def ode_steps_to_exit(problem: Problem, init: State, T: float, t_max: float | None = None,
+                      rtol: float = 1e-9, atol: float = 1e-12) -> float:
+    r"""Mean number of SGD steps (= samples) the ODE needs to escape, Eq. 49.
+
+    ``s = (p d / γ) t_ext`` with the ODE exit time (:func:`ode_exit_time`)
+    averaged over the runs of ``init``.
+
+    Parameters
+    ----------
+    problem : Problem
+    init : State
+    T : float
+        Threshold of Eq. 9.
+    t_max : float, optional
+        Horizon; default ``60/ω_M`` (60 e-folds of the linear growth).
+    rtol, atol : float
+        Solver tolerances.
+
+    Returns
+    -------
+    float
+        ``inf`` if a run does not exit by ``t_max``.
+    """
+    from .theory import omega_m
+
+    check_problem(problem)
+    p, d, gamma = problem.p, problem.d, problem.gamma
+    if t_max is None:
+        t_max = 60.0 / omega_m(p, gamma, problem.delta)
+    return p * d / gamma * np.mean(ode_exit_time(problem, init, T, t_max=t_max, rtol=rtol, atol=atol))
+
+
+def ode_gamma_opt(problem: Problem, init: State, T: float, bounds=(0.5, 1.5), xatol: float = 1e-4) -> float:
+    r"""The learning rate that minimises the ODE's mean number of samples to escape, in units of γ_opt.
+
+    Minimises :func:`ode_steps_to_exit` over ``γ = x γ_opt(p, Δ)`` (Eq. 49,
+    App. E.4) for ``x`` in ``bounds`` by bounded scalar minimisation
+    (``scipy.optimize.minimize_scalar``, ``method="bounded"``), averaging
+    over the runs of ``init``.  The formula's optimum ``γ_opt`` comes from the
+    linearised dynamics; the ODE's optimum differs from it by the ``O(T)``
+    nonlinear delay of the exit.
+
+    Parameters
+    ----------
+    problem : Problem
+        Width, dimension, noise and flags; its ``gamma`` is not used.
+    init : State
+    T : float
+    bounds : (float, float)
+        Search interval for ``x = γ/γ_opt``; ``x γ_opt`` must stay below
+        ``gamma_max`` (and ``p²/8`` for ``p >= 2``).
+    xatol : float
+        Absolute tolerance on ``x``.
+
+    Returns
+    -------
+    float
+        ``x = γ*/γ_opt``.
+    """
+    from scipy.optimize import minimize_scalar
+
+    from .theory import gamma_opt
+
+    check_problem(problem)
+    lo, hi = (check_real("bounds", b, positive=True) for b in bounds)
+    if not lo < hi:
+        raise ValueError(f"bounds must be increasing, got {bounds}")
+    xatol = check_real("xatol", xatol, positive=True)
+    g0 = gamma_opt(problem.p, problem.delta)
+
+    def steps(x):
+        return ode_steps_to_exit(dataclasses.replace(problem, gamma=x * g0), init, T)
+
+    return minimize_scalar(steps, bounds=(lo, hi), method="bounded", options=dict(xatol=xatol)).x
+
+
+# --------------------------------------------------------------------------- #
+# the second layer and the growth rate at mediocrity (App. I)
+# --------------------------------------------------------------------------- #
+def mediocrity_growth_rate(problem: Problem, a: float = 1.0, h: float = 1e-7) -> float:
+    r"""Growth rate ``ω_M(a)`` of the overlaps at mediocrity for a homogeneous second layer ``a_j = a``.
+
+    ``(dm_1/dt)/m_1`` of :func:`ode_drift` at ``m = h e_1``, ``Q = I``
+    (a finite difference, exact up to ``O(h²)`` for this polynomial drift).
+    At ``a = 1`` it is Eq. 38; the gradient of ``w_j`` is proportional to
+    ``a_j``, so ``ω_M(a) ≈ 4a`` as ``γ → 0``.
+    """
+    check_problem(problem)
+    a = check_real("a", a)
+    h = check_real("h", h, positive=True)
+    p = problem.p
+    m = np.zeros(p)
+    m[0] = h
+    return ode_drift(problem, m, np.eye(p), np.full(p, a))[0][0] / h
+
+
+def growth_rate_sensitivity(problem: Problem) -> float:
+    r"""``ω_M'(1)/ω_M(1)``: relative change of the growth rate at mediocrity per unit change of ``a``.
+
+    Central difference of :func:`mediocrity_growth_rate` with step ``1e-4``.
+    """
+    return ((mediocrity_growth_rate(problem, 1 + 1e-4) - mediocrity_growth_rate(problem, 1 - 1e-4)) / 2e-4
+            / mediocrity_growth_rate(problem, 1.0))
+
+
+def second_layer_delay(problem: Problem, t):
+    r"""Linear response of the exit time to training the second layer (App. I), at exit time ``t``.
+
+    On the mediocrity manifold the mean of ``a`` relaxes from 1 to
+    ``a_⋆ = p/(p + 2)`` at the rate ``k = 1 + 2/p``
+    (:func:`mdlib.theory.second_layer_plateau`), and the growth rate of the
+    overlaps follows, ``ω_M(ā) ≈ ω_M(1)[1 + (ω_M'(1)/ω_M(1))(ā - 1)]``: the
+    overlaps fall behind those of the fixed network by the factor
+    ``exp[ω_M'(1) ∫_0^t (ā - 1)]``, and reaching the same threshold takes
+    longer by
+
+    .. math::
+
+        \Delta t_{\rm ext} \approx \frac{\omega_M'(1)}{\omega_M(1)}\,(1 - a_\star)
+        \Big(t - \frac{1 - e^{-kt}}{k}\Big) .
+
+    It is first order in ``1 - a_⋆ = 2/(p + 2)``.  Two effects are
+    neglected, which set its accuracy (checked against the ODE in
+    ``tests/test_ode.py``): the overlaps recover the deficit at the lowered
+    rate ``ω_M(ā(t)) = ω_M(1)(1 - r)``, ``r = (ω_M'(1)/ω_M(1))(1 - ā(t))``,
+    which lengthens the delay by the relative ``r/(1 - r)``, tens of per cent
+    at small ``p`` and late exits; and the ``+2m_j²`` in ``da_j/dt`` slows the decrease of
+    ``a_j`` for the unit about to trigger the exit, by up to
+    ``p max_j m_j²`` at the threshold, which shortens it at large ``p``.
+
+    Parameters
+    ----------
+    problem : Problem
+        Projected SGD at width ``p`` (the flag ``train_second_layer`` does not
+        enter).
+    t : array_like
+        Exit times of the network with the second layer fixed.
+
+    Returns
+    -------
+    ndarray
+    """
+    check_problem(problem)
+    if not problem.spherical:
+        raise ValueError("second_layer_delay needs projected SGD (spherical=True)")
+    p = problem.p
+    ratio = growth_rate_sensitivity(problem)
+    kk, a_star = 1 + 2 / p, p / (p + 2)
+    t = np.asarray(t, dtype=float)
+    return ratio * (1 - a_star) * (t - (1 - np.exp(-kk * t)) / kk)

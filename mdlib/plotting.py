@@ -143,7 +143,7 @@ def plot_exit_hist(ax, samples: dict, *, bins=40, density=True):
     lo = min(x.min() for x in finite if x.size)
     hi = max(x.max() for x in finite if x.size)
     edges = np.linspace(lo, hi, bins + 1)
-    for (label, (times, color)), x in zip(samples.items(), finite):
+    for (label, (_, color)), x in zip(samples.items(), finite):
         ax.hist(x, bins=edges, density=density, histtype="step", lw=1.8, color=color, label=f"{label} ({x.size} runs)")
     ax.set_xlabel("exit time $t_{\\rm ext}$")
     ax.set_ylabel("density" if density else "count")

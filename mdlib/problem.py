@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._linalg import psd_cholesky
 from ._validate import check_bool, check_choice, check_int, check_problem, check_real
 
 __all__ = ["Problem", "State", "random_init", "make_state"]
@@ -147,26 +148,6 @@ def _stats_from_coords(C):
     return omega[..., 1:, 0].copy(), omega[..., 1:, 1:].copy()
 
 
-def _semidefinite_cholesky(omega, tol=1e-12):
-    """Lower-triangular ``C`` with ``C Cᵀ = Ω`` for a positive *semi*-definite Ω.
-
-    Zero pivots (degenerate, e.g. aligned, vectors) give zero columns
-    instead of a failure.
-    """
-    n = omega.shape[0]
-    C = np.zeros_like(omega)
-    scale = max(1.0, float(np.max(np.abs(np.diag(omega)))))
-    for j in range(n):
-        s = omega[j, j] - C[j, :j] @ C[j, :j]
-        if s < -1e-8 * scale:
-            raise ValueError("the overlap matrix Ω = [[1, mᵀ], [m, Q]] is not positive semi-definite")
-        if s <= tol * scale:
-            continue
-        C[j, j] = np.sqrt(s)
-        C[j + 1:, j] = (omega[j + 1:, j] - C[j + 1:, :j] @ C[j, :j]) / C[j, j]
-    return C
-
-
 def random_init(problem: Problem, n_runs: int = 1, seed=None, a_init: str = "ones") -> State:
     r"""Random initial conditions of Eqs. 18 and 86, sampled exactly at finite d.
 
@@ -264,12 +245,14 @@ def make_state(problem: Problem, m, Q=None, a=None) -> State:
     if not (np.all(np.isfinite(m)) and np.all(np.isfinite(Q)) and np.all(np.isfinite(a))):
         raise ValueError("m, Q and a must be finite")
     C = np.empty((n_runs, p + 1, p + 1))
+    omega = np.empty((p + 1, p + 1))
     for r in range(n_runs):
-        omega = np.empty((p + 1, p + 1))
         omega[0, 0] = 1.0
         omega[0, 1:] = omega[1:, 0] = m[r]
         omega[1:, 1:] = Q[r]
-        C[r] = _semidefinite_cholesky(omega)
+        # zero pivots (aligned weights) give zero columns; a clearly negative one is not an overlap matrix
+        if psd_cholesky(omega, C[r], 1e-12, 1.0) < -1e-8:
+            raise ValueError("the overlap matrix Ω = [[1, mᵀ], [m, Q]] is not positive semi-definite")
     state = State(m.copy(), np.array(Q), np.array(a), C)
     state.check_matches(problem)
     return state

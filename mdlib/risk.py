@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["population_risk"]
+__all__ = ["population_risk", "population_risk_mc"]
 
 
 _FAST = {"reassoc", "contract", "nsz", "arcp"}  # vectorised sums; NaN and inf keep their meaning
@@ -103,3 +103,55 @@ def population_risk(m, Q, a, delta):
     out = np.empty(int(np.prod(lead, dtype=np.int64)))
     _risk_many(flat(m, (p,)), flat(Q, (p, p)), flat(a, (p,)), float(delta), out)
     return out.reshape(lead)[()]  # a numpy scalar for a single network
+
+
+def population_risk_mc(w_star, W, a, delta, n, seed=None, chunk=50_000):
+    r"""Brute-force Monte Carlo estimate of the population risk, from the weights themselves.
+
+    Draws ``n`` fresh samples ``x ~ N(0, I_d/d)``, ``y = (w*·x)² + sqrt(Δ) z``
+    (Eq. 2) in ``R^d``, evaluates the loss ``(f(x) - y)²/2`` of the network
+    ``f(x) = (1/p) Σ_j a_j (w_j·x)²`` (Eq. 3) on each and averages: an
+    independent check of :func:`population_risk` (Eq. 6), which uses only
+    the overlaps.
+
+    Parameters
+    ----------
+    w_star : ndarray, shape (d,)
+        Teacher (``|w*|² = d`` for the conventions of Eq. 6).
+    W : ndarray, shape (p, d)
+        First layer.
+    a : ndarray, shape (p,)
+        Second layer.
+    delta : float
+    n : int
+        Number of samples (``>= 2``), drawn in chunks of ``chunk``.
+    seed : int, SeedSequence, Generator or None
+
+    Returns
+    -------
+    mean, se : float
+        Sample mean of the loss and its standard error.
+    """
+    from ._validate import check_int, check_real
+
+    W = np.asarray(W, dtype=float)
+    w_star = np.asarray(w_star, dtype=float)
+    a = np.asarray(a, dtype=float)
+    if W.ndim != 2 or w_star.shape != (W.shape[1],) or a.shape != (W.shape[0],):
+        raise ValueError(f"shapes do not match: w_star {w_star.shape}, W {W.shape}, a {a.shape}")
+    delta = check_real("delta", delta, nonnegative=True)
+    n = check_int("n", n, 2)
+    chunk = check_int("chunk", chunk, 1)
+    rng = np.random.default_rng(seed)
+    p, d = W.shape
+    s1 = s2 = 0.0
+    for start in range(0, n, chunk):
+        k = min(chunk, n - start)
+        x = rng.standard_normal((k, d)) / np.sqrt(d)
+        y = (x @ w_star) ** 2 + np.sqrt(delta) * rng.standard_normal(k)
+        f = (x @ W.T) ** 2 @ a / p
+        loss = 0.5 * (f - y) ** 2
+        s1 += loss.sum()
+        s2 += (loss**2).sum()
+    mean = s1 / n
+    return mean, np.sqrt((s2 / n - mean**2) / (n - 1))

@@ -46,16 +46,20 @@ import warnings
 import numba
 import numpy as np
 
+from ._layout import StateLayout
+from ._linalg import psd_cholesky
+from ._random import run_generators
+from ._validate import check_bool, check_exit, check_init, check_problem, check_real, check_t_save
 from .moments import _increment_moments, displacement_moment_series, displacement_weights, field_covariance
-from ._validate import check_real
 from .problem import Problem, State
 from .risk import population_risk
-from .trajectory import Trajectory, time_grid
+from .trajectory import Exit, Trajectory, time_grid
 
 __all__ = [
     "increment_labels",
     "increment_mean",
     "increment_covariance",
+    "projected_covariance",
     "p1_covariance_eq55",
     "ito_correction",
     "ito_correction_size",
@@ -70,48 +74,30 @@ _DIVERGENCE = 1e6
 # bookkeeping of the increment variables
 # --------------------------------------------------------------------------- #
 class _Spec:
-    """Index tables of the unconstrained increment variables and of the
-    (projected) state variables, as int arrays for the numba kernels."""
+    """Index tables for the numba kernels, from the shared state layout.
+
+    The unconstrained increment variables (``M_j``, ``𝒬_jl`` for ``j <= l``,
+    ``A_j``) have the layout of a plain-SGD state (``pu, pv, kind, vj, vl``;
+    ``iQ[j, l]`` is the variable of ``𝒬_jl``); the state variables that
+    evolve (rows, ``rkind, rj, rl``) have the layout of the problem's state,
+    and ``rvar[r]`` is the variable of the same name as row ``r``.
+    """
 
     def __init__(self, p, spherical, train):
         self.p, self.spherical, self.train = p, spherical, train
-        iu = np.triu_indices(p)
-        nq = iu[0].size
-        self.nv = p + nq + (p if train else 0)
-        pu = [j for j in range(p)] + list(iu[0]) + ([j for j in range(p)] if train else [])
-        pv = [p] * p + list(iu[1]) + ([j for j in range(p)] if train else [])
-        self.pu = np.array(pu, dtype=np.int64)
-        self.pv = np.array(pv, dtype=np.int64)
-        # kind: 0 = M, 1 = Q, 2 = A ; (j, l) indices
-        self.kind = np.array([0] * p + [1] * nq + ([2] * p if train else []), dtype=np.int64)
-        self.vj = np.concatenate([np.arange(p), iu[0], np.arange(p) if train else []]).astype(np.int64)
-        self.vl = np.concatenate([np.full(p, p), iu[1], np.arange(p) if train else []]).astype(np.int64)
-        self.iQ = np.full((p, p), -1, dtype=np.int64)  # variable index of 𝒬_jl
-        for k, (j, l) in enumerate(zip(*iu)):
-            self.iQ[j, l] = self.iQ[l, j] = p + k
-        # state (row) variables
-        if spherical:
-            ju = np.triu_indices(p, 1)
-        else:
-            ju = iu
-        ns = ju[0].size
-        self.rkind = np.array([0] * p + [1] * ns + ([2] * p if train else []), dtype=np.int64)
-        self.rj = np.concatenate([np.arange(p), ju[0], np.arange(p) if train else []]).astype(np.int64)
-        self.rl = np.concatenate([np.full(p, p), ju[1], np.arange(p) if train else []]).astype(np.int64)
-        self.nr = self.rkind.size
-        self.rvar = np.array([next(v for v in range(self.nv) if self.kind[v] == k and self.vj[v] == j
-                                   and self.vl[v] == l) for k, j, l in zip(self.rkind, self.rj, self.rl)],
-                             dtype=np.int64)
+        var = StateLayout(p, False, train)
+        state = StateLayout(p, spherical, train)
+        self.var, self.state = var, state
+        self.nv = var.n
+        self.kind, self.vj, self.vl = var.kind, var.j, var.l
+        self.pu, self.pv = var.j, var.l  # the pair of fields (λ_pu, λ_pv) of each variable; p is the teacher
+        self.iQ = var.index_of_Q()
+        self.rkind, self.rj, self.rl = state.kind, state.j, state.l
+        self.nr = state.n
+        self.rvar = state.position_in(var)
 
     def labels(self, projected):
-        if projected:
-            kinds, js, ls = self.rkind, self.rj, self.rl
-        else:
-            kinds, js, ls = self.kind, self.vj, self.vl
-        out = []
-        for k, j, l in zip(kinds, js, ls):
-            out.append(("m", int(j)) if k == 0 else ("Q", int(j), int(l)) if k == 1 else ("a", int(j)))
-        return out
+        return (self.state if projected else self.var).labels()
 
 
 # --------------------------------------------------------------------------- #
@@ -121,7 +107,6 @@ class _Spec:
 def _unconstrained_stats(m, Q, a, p, gamma, delta, pu, pv, kind, vj, vl,
                          omega, b, c1, c2, K, g, work, mean, cov):
     """Mean and covariance of the unconstrained increments X at one state."""
-    n = p + 1
     for i in range(p):
         for j in range(p):
             omega[i, j] = Q[i, j]
@@ -189,33 +174,6 @@ def _project_moments(P, mean, cov, PC, drift, C):
 
 
 @numba.njit(cache=True)
-def _psd_cholesky(C, L):
-    """Lower-triangular L with L Lᵀ = C for positive semi-definite C;
-    pivots at or below round-off (or negative, off the physical domain)
-    give zero columns instead of a failure."""
-    nr = C.shape[0]
-    scale = 0.0
-    for r in range(nr):
-        scale = max(scale, abs(C[r, r]))
-    tol = 1e-13 * scale
-    for j in range(nr):
-        for i in range(nr):
-            L[i, j] = 0.0
-        s = C[j, j]
-        for k in range(j):
-            s -= L[j, k] * L[j, k]
-        if s <= tol:
-            continue
-        d = np.sqrt(s)
-        L[j, j] = d
-        for i in range(j + 1, nr):
-            s = C[i, j]
-            for k in range(j):
-                s -= L[i, k] * L[j, k]
-            L[i, j] = s / d
-
-
-@numba.njit(cache=True)
 def _ito(m, Q, cov, rkind, rj, rl, iQ, scale, out):
     """Itô drift of the normalisation (App. D.2, G.2), times ``scale``."""
     for r in range(rkind.shape[0]):
@@ -231,14 +189,43 @@ def _ito(m, Q, cov, rkind, rj, rl, iQ, scale, out):
             out[r] = 0.0
 
 
-@numba.njit(cache=True)
-def _sde_steps(m, Q, a, xi, h, n_steps, p, gamma, delta, dt_sgd, spherical, ito,
-               pu, pv, kind, vj, vl, iQ, rkind, rj, rl, rvar, diverged):
-    """``n_steps`` Euler–Maruyama steps of size ``h`` for every run, in place.
+@numba.njit(cache=True, nogil=True)
+def _exit_gap(m, Q, a, p, mode, level):
+    """Distance to the exit threshold, <= 0 once exited (see ``mdlib.Exit.gap``).
 
-    ``xi`` has shape (n_steps, n_runs, nr): standard normal draws.
+    mode 1: excess risk (Eq. 6 minus Δ/2) minus ``level``; mode 2:
+    ``level - max_j m_j²`` (App. I).
     """
-    R = m.shape[0]
+    if mode == 2:
+        best = 0.0
+        for j in range(p):
+            best = max(best, m[j] * m[j])
+        return level - best
+    lin = 0.0
+    tr = 0.0
+    quad = 0.0
+    for j in range(p):
+        lin += a[j] * (Q[j, j] + 2.0 * m[j] * m[j])
+        tr += a[j] * Q[j, j]
+        for l in range(p):
+            quad += a[j] * a[l] * Q[j, l] * Q[j, l]
+    return 1.5 - lin / p + (tr * tr + 2.0 * quad) / (2.0 * p * p) - level
+
+
+@numba.njit(cache=True, nogil=True)
+def _sde_run(m, Q, a, rng, seg_t0, seg_steps, seg_h, seg_save, p, gamma, delta, dt_sgd, spherical, ito,
+             pu, pv, kind, vj, vl, iQ, rkind, rj, rl, rvar, exit_mode, level, m_out, Q_out, a_out):
+    """Euler–Maruyama integration of one run, in place, drawing from its own ``rng``.
+
+    Segment ``s`` starts at ``seg_t0[s]`` and makes ``seg_steps[s]`` steps of
+    size ``seg_h[s]``; at its end the state is saved at index ``seg_save[s]``
+    of the outputs (if ``>= 0``).  With ``exit_mode`` 1 or 2 the run stops at
+    the first step where :func:`_exit_gap` is <= 0, the crossing located by
+    linear interpolation of the gap between the two steps.
+
+    Returns ``(status, t)``: status 0 (ran to the end), 1 (exited at time
+    ``t``) or 2 (diverged during the step ending at ``t``).
+    """
     n = p + 1
     nv = pu.shape[0]
     nr = rkind.shape[0]
@@ -258,54 +245,65 @@ def _sde_steps(m, Q, a, xi, h, n_steps, p, gamma, delta, dt_sgd, spherical, ito,
     drift = np.empty(nr)
     corr = np.empty(nr)
     dx = np.empty(nr)
-    noise_scale = np.sqrt(dt_sgd * h)
-    for r in range(R):
-        if diverged[r]:
-            continue
-        for s in range(n_steps):
-            _unconstrained_stats(m[r], Q[r], a[r], p, gamma, delta, pu, pv, kind, vj, vl,
+    xi = np.empty(nr)
+    gap_old = _exit_gap(m, Q, a, p, exit_mode, level) if exit_mode > 0 else 1.0
+    for s in range(seg_steps.shape[0]):
+        h = seg_h[s]
+        noise_scale = np.sqrt(dt_sgd * h)
+        for i in range(seg_steps[s]):
+            _unconstrained_stats(m, Q, a, p, gamma, delta, pu, pv, kind, vj, vl,
                                  omega, b, c1, c2, K, g, work, mean, cov)
-            _projection(m[r], Q[r], spherical, rkind, rj, rl, rvar, iQ, P)
+            _projection(m, Q, spherical, rkind, rj, rl, rvar, iQ, P)
             _project_moments(P, mean, cov, PC, drift, C)
             if ito and spherical:
-                _ito(m[r], Q[r], cov, rkind, rj, rl, iQ, dt_sgd, corr)
+                _ito(m, Q, cov, rkind, rj, rl, iQ, dt_sgd, corr)
                 for k in range(nr):
                     drift[k] += corr[k]
-            _psd_cholesky(C, L)
+            psd_cholesky(C, L, 1e-13, 0.0)
+            for k in range(nr):
+                xi[k] = rng.standard_normal()
             for k in range(nr):
                 acc = 0.0
-                for i in range(k + 1):
-                    acc += L[k, i] * xi[s, r, i]
+                for q in range(k + 1):
+                    acc += L[k, q] * xi[q]
                 dx[k] = drift[k] * h + noise_scale * acc
             bad = False
             for k in range(nr):
                 j, l = rj[k], rl[k]
                 if rkind[k] == 0:
-                    m[r, j] += dx[k]
-                    v = m[r, j]
+                    m[j] += dx[k]
+                    v = m[j]
                 elif rkind[k] == 1:
-                    Q[r, j, l] += dx[k]
+                    Q[j, l] += dx[k]
                     if j != l:
-                        Q[r, l, j] = Q[r, j, l]
-                    v = Q[r, j, l]
+                        Q[l, j] = Q[j, l]
+                    v = Q[j, l]
                 else:
-                    a[r, j] += dx[k]
-                    v = a[r, j]
+                    a[j] += dx[k]
+                    v = a[j]
                 if not np.isfinite(v) or abs(v) > 1e6:
                     bad = True
+            t_old = seg_t0[s] + i * h
             if bad:
-                diverged[r] = True
-                break
+                return 2, t_old + h
+            if exit_mode > 0:
+                gap = _exit_gap(m, Q, a, p, exit_mode, level)
+                if gap <= 0:
+                    return 1, t_old + h * gap_old / (gap_old - gap)
+                gap_old = gap
+        k_out = seg_save[s]
+        if k_out >= 0:
+            for j in range(p):
+                m_out[k_out, j] = m[j]
+                a_out[k_out, j] = a[j]
+                for l in range(p):
+                    Q_out[k_out, j, l] = Q[j, l]
+    return 0, np.inf
 
 
 # --------------------------------------------------------------------------- #
 # public functions
 # --------------------------------------------------------------------------- #
-def _check_problem(problem):
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem must be a Problem, got {type(problem).__name__}")
-
-
 def _as_state_arrays(problem, m, Q, a):
     p = problem.p
     m = np.asarray(m, dtype=float)
@@ -329,9 +327,8 @@ def _as_state_arrays(problem, m, Q, a):
 
 
 def _stats(problem, m, Q, a, projected):
-    _check_problem(problem)
-    if projected not in (True, False):
-        raise ValueError(f"projected must be True or False, got {projected!r}")
+    check_problem(problem)
+    check_bool("projected", projected)
     if projected and not problem.spherical:
         raise ValueError("projected=True needs a spherical problem (projected SGD)")
     m, Q, a = _as_state_arrays(problem, m, Q, a)
@@ -357,7 +354,7 @@ def increment_labels(problem: Problem, projected: bool = False):
     ``𝒬_jl``, ``("a", j)`` for ``A_j`` when the second layer is trained.
     Projected: ``m_j``, the off-diagonal ``Q_jl`` (``j < l``), ``a_j``.
     """
-    _check_problem(problem)
+    check_problem(problem)
     return _Spec(problem.p, problem.spherical, problem.train_second_layer).labels(projected)
 
 
@@ -415,6 +412,39 @@ def increment_covariance(problem: Problem, m, Q=None, a=None, projected: bool = 
     return cov if P is None else P @ cov @ P.T
 
 
+def projected_covariance(problem: Problem, cov, m, Q=None):
+    r"""Covariance of the projected increments from a covariance of the unconstrained ones: ``P Σ Pᵀ``.
+
+    ``P`` is the linearised projection on the sphere (Eqs. 30–31, 34,
+    App. G.2), ``δm_j = 𝓜_j - (m_j/2)𝒬_jj`` and
+    ``δQ_jl = 𝒬_jl - (Q_jl/2)(𝒬_jj + 𝒬_ll)``.  With the exact ``Σ`` this is
+    ``increment_covariance(problem, m, Q, projected=True)``; it also projects
+    another covariance, e.g. the printed Eq. 55 (:func:`p1_covariance_eq55`):
+    at ``p = 1`` the variance of ``δm`` is
+    ``Σ_MM - m Σ_M𝒬 + (m²/4) Σ_𝒬𝒬``.
+
+    Parameters
+    ----------
+    problem : Problem
+        Projected SGD.
+    cov : array_like, shape (n_var, n_var)
+        Covariance of the unconstrained increment variables, in the order
+        of ``increment_labels(problem)``.
+    m : array_like, shape (p,)
+    Q : array_like, shape (p, p), optional (default identity)
+
+    Returns
+    -------
+    ndarray, shape (n_state, n_state)
+        In the order of ``increment_labels(problem, projected=True)``.
+    """
+    spec, _, _, P = _stats(problem, m, Q, None, True)
+    cov = np.asarray(cov, dtype=float)
+    if cov.shape != (spec.nv, spec.nv):
+        raise ValueError(f"cov must have shape ({spec.nv}, {spec.nv}), got {cov.shape}")
+    return P @ cov @ P.T
+
+
 def p1_covariance_eq55(m, gamma, delta=0.0):
     r"""The paper's Eq. 55 (p = 1, a = 1, Q = 1), transcribed for comparison.
 
@@ -464,7 +494,7 @@ def ito_correction(problem: Problem, m, Q=None, a=None):
         Per unit time, in the order of ``increment_labels(problem, projected=True)``
         (or of the unconstrained labels for plain SGD).
     """
-    _check_problem(problem)
+    check_problem(problem)
     spec = _Spec(problem.p, problem.spherical, problem.train_second_layer)
     if not problem.spherical:
         return np.zeros(spec.nr)
@@ -515,7 +545,7 @@ def finite_d_drift_correction(problem: Problem, m, Q=None, a=None):
         Per unit time, in the order of ``increment_labels(problem,
         projected=problem.spherical)``.
     """
-    _check_problem(problem)
+    check_problem(problem)
     m, Q, a = _as_state_arrays(problem, m, Q, a)
     p, d, gamma = problem.p, problem.d, problem.gamma
     omega = field_covariance(m, Q)
@@ -536,7 +566,7 @@ def finite_d_drift_correction(problem: Problem, m, Q=None, a=None):
 
 
 def integrate_sde(problem: Problem, init: State, t_max: float, dt: float = 1e-3, seed=None, t_save=None,
-                  ito_correction: bool = False, progress: bool = False) -> Trajectory:
+                  ito_correction: bool = False, progress: bool = False, exit: Exit | None = None) -> Trajectory:
     r"""Euler–Maruyama integration of the SDE (Eqs. 11, 32–34, 53).
 
     .. math::
@@ -549,7 +579,16 @@ def integrate_sde(problem: Problem, init: State, t_max: float, dt: float = 1e-3,
     increment covariance (Eq. 54) and ``P`` the linearised projection
     (identity for plain SGD).  The square root is a Cholesky factor that
     tolerates semi-definite matrices (zero pivots give zero columns; any
-    square root gives the same law).  All runs are advanced together.
+    square root gives the same law).
+
+    Every run draws its noise from its own ``numpy.random.Generator``,
+    spawned from one ``SeedSequence``: a run's path depends on the seed and
+    on its index only, not on how many runs are integrated together.
+
+    With ``exit=Exit(T, criterion)`` each run stops at the first step where
+    the exit gap (:meth:`~mdlib.Exit.gap`) is ``<= 0``; the crossing is
+    located by linear interpolation of the gap between the two steps, and
+    stored in ``Trajectory.t_exit``.
 
     Parameters
     ----------
@@ -560,91 +599,110 @@ def integrate_sde(problem: Problem, init: State, t_max: float, dt: float = 1e-3,
     t_max : float
         Final time.
     dt : float
-        Largest Euler–Maruyama step (each interval between saved times is
-        split into equal steps no larger than ``dt``).
+        Largest Euler–Maruyama step (the intervals between ``0``, the saved
+        times and, with ``exit``, ``t_max`` are split into equal steps no
+        larger than ``dt``).
     seed : int, SeedSequence or None
         Seed for reproducibility.
     t_save : array_like, optional
-        Increasing save times in ``[0, t_max]`` starting at 0; default
-        ``time_grid(t_max)``.
+        Strictly increasing save times in ``[0, t_max]``; default
+        ``time_grid(t_max)``.  ``()`` saves nothing (with ``exit``: exit
+        times only).  Without ``exit`` the integration stops at the last
+        saved time.
     ito_correction : bool
         Add the O(γ/(pd)) Itô drift of the projection
         (:func:`ito_correction`).
     progress : bool
-        tqdm progress bar.
+        tqdm progress bar over runs.
+    exit : Exit, optional
+        Stop every run at its exit from mediocrity and record the time.
 
     Returns
     -------
     Trajectory
         ``method="sde"``; runs that blew up are flagged ``diverged`` (NaN
-        from then on) with a RuntimeWarning.
+        from then on) with a RuntimeWarning.  With ``exit``: ``t_exit`` is
+        ``inf`` for runs that have not exited by ``t_max``, ``nan`` for
+        diverged runs, and saved values after a run's exit are NaN.
 
     Notes
     -----
     The cost per step grows like ``p^6`` (the covariance has O(p⁴)
-    entries, each a short sum); ``p <= 10`` is practical.
+    entries, each a short sum); ``p <= 10`` is practical.  The exit is
+    monitored at the Euler steps only, which delays it by about
+    ``0.58 σ sqrt(dt)`` in the overlap (discrete monitoring of a barrier);
+    see :meth:`mdlib.diffusion.DiffusionP1.monitoring_bias`.
+
+    Examples
+    --------
+    >>> import mdlib
+    >>> pb = mdlib.Problem(p=1, d=3000, gamma=0.1)
+    >>> init = mdlib.random_init(pb, 1, seed=0).repeat(4)
+    >>> tr = mdlib.integrate_sde(pb, init, 20.0, seed=1, t_save=(), exit=mdlib.Exit(T=0.01))
+    >>> tr.t_exit.shape
+    (4,)
     """
-    _check_problem(problem)
-    if not isinstance(init, State):
-        raise ValueError(f"init must be a State (from random_init or make_state), got {type(init).__name__}")
-    init.check_matches(problem)
+    check_init(problem, init)
     t_max = check_real("t_max", t_max, positive=True)
     dt = check_real("dt", dt, positive=True)
-    if ito_correction not in (True, False):
-        raise ValueError(f"ito_correction must be True or False, got {ito_correction!r}")
-    if t_save is None:
-        t_save = time_grid(t_max)
-    t_save = np.asarray(t_save, dtype=float)
-    if (t_save.ndim != 1 or t_save.size == 0 or not np.all(np.isfinite(t_save)) or t_save[0] != 0
-            or t_save[-1] > t_max * (1 + 1e-12) or np.any(np.diff(t_save) <= 0)):
-        raise ValueError("t_save must be strictly increasing times in [0, t_max] starting at 0")
-    rng = np.random.default_rng(seed)
+    ito_correction = check_bool("ito_correction", ito_correction)
+    t_save = check_t_save(t_save, t_max, time_grid)
+    check_exit(exit)
     p, R, nt = problem.p, init.n_runs, t_save.size
     spec = _Spec(p, problem.spherical, problem.train_second_layer)
-    m = np.ascontiguousarray(init.m, dtype=float).copy()
-    Q = np.ascontiguousarray(init.Q, dtype=float).copy()
-    a = np.ascontiguousarray(init.a, dtype=float).copy()
+    m0 = np.ascontiguousarray(init.m, dtype=float).copy()
+    Q0 = np.ascontiguousarray(init.Q, dtype=float).copy()
+    a0 = np.ascontiguousarray(init.a, dtype=float).copy()
     if problem.spherical:
-        Q[:, np.arange(p), np.arange(p)] = 1.0
+        Q0[:, np.arange(p), np.arange(p)] = 1.0
     M_out = np.full((R, nt, p), np.nan)
     A_out = np.full((R, nt, p), np.nan)
     Q_out = np.full((R, nt, p, p), np.nan)
-    diverged = np.zeros(R, dtype=np.bool_)
+    # segments between 0, the save times and (with exit) t_max, split into equal steps <= dt
+    ends = np.unique(np.concatenate([t_save, [t_max] if exit is not None else []]))
+    ends = ends[ends > 0]
+    seg_t0 = np.concatenate([[0.0], ends[:-1]])
+    seg_steps = np.array([max(1, int(np.ceil(span / dt - 1e-9))) for span in ends - seg_t0], dtype=np.int64)
+    seg_h = (ends - seg_t0) / np.maximum(seg_steps, 1)
+    seg_save = np.full(ends.size, -1, dtype=np.int64)
+    seg_save[np.isin(ends, t_save)] = np.searchsorted(t_save, ends[np.isin(ends, t_save)])
+    save0 = nt > 0 and t_save[0] == 0
+    if exit is not None:
+        mode = exit.mode
+        levels = np.asarray(exit.level(m0, Q0, a0, problem.delta), dtype=float)
+    else:
+        mode, levels = 0, np.zeros(R)
+    t_exit = np.full(R, np.inf) if exit is not None else None
+    diverged = np.zeros(R, dtype=bool)
     t_div = np.full(R, np.inf)
-
-    def save(k):
-        ok = ~diverged
-        M_out[ok, k] = m[ok]
-        A_out[ok, k] = a[ok]
-        Q_out[ok, k] = Q[ok]
-
-    save(0)
-    pbar = None
+    rngs = run_generators(seed, R)
+    bar = None
     if progress:
         from tqdm.auto import tqdm
-        pbar = tqdm(total=t_max, desc="SDE", unit="t")
-    max_chunk = max(1, int(2_000_000 // max(1, R * spec.nr)))  # bound the memory of the noise draws
-    for k in range(1, nt):
-        span = t_save[k] - t_save[k - 1]
-        n_steps = max(1, int(np.ceil(span / dt - 1e-9)))
-        h = span / n_steps
-        done = 0
-        while done < n_steps:
-            c = min(max_chunk, n_steps - done)
-            xi = rng.standard_normal((c, R, spec.nr))
-            was = diverged.copy()
-            _sde_steps(m, Q, a, xi, h, c, p, problem.gamma, problem.delta, problem.dt, problem.spherical,
-                       bool(ito_correction), spec.pu, spec.pv, spec.kind, spec.vj, spec.vl, spec.iQ,
-                       spec.rkind, spec.rj, spec.rl, spec.rvar, diverged)
-            t_div[diverged & ~was] = t_save[k - 1] + (done + c) * h
-            done += c
-        save(k)
-        if pbar is not None:
-            pbar.update(span)
-    if pbar is not None:
-        pbar.close()
+        bar = tqdm(total=R, desc="SDE", unit="run")
+    for r in range(R):
+        if save0:
+            M_out[r, 0], Q_out[r, 0], A_out[r, 0] = m0[r], Q0[r], a0[r]
+        if exit is not None and float(exit.gap(m0[r], Q0[r], a0[r], problem.delta, levels[r])) <= 0:
+            t_exit[r] = 0.0
+        elif ends.size:
+            status, t = _sde_run(m0[r], Q0[r], a0[r], rngs[r], seg_t0, seg_steps, seg_h, seg_save, p,
+                                 problem.gamma, problem.delta, problem.dt, problem.spherical, ito_correction,
+                                 spec.pu, spec.pv, spec.kind, spec.vj, spec.vl, spec.iQ, spec.rkind, spec.rj,
+                                 spec.rl, spec.rvar, mode, float(levels[r]), M_out[r], Q_out[r], A_out[r])
+            if status == 1:
+                t_exit[r] = t
+            elif status == 2:
+                diverged[r] = True
+                t_div[r] = t
+                if exit is not None:
+                    t_exit[r] = np.nan
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     risk = population_risk(M_out, Q_out, A_out, problem.delta)
     if diverged.any():
         warnings.warn(f"{diverged.sum()} of {R} SDE runs diverged (first before t = {t_div[diverged].min():.4g})",
                       RuntimeWarning, stacklevel=2)
-    return Trajectory(t_save.copy(), M_out, Q_out, A_out, risk, problem, "sde", diverged)
+    return Trajectory(t_save.copy(), M_out, Q_out, A_out, risk, problem, "sde", diverged, t_exit, exit)

@@ -41,12 +41,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from fractions import Fraction
 
+import mpmath
 import numpy as np
 from scipy import integrate, special
 
-from ._validate import check_int, check_real
+from ._validate import check_int, check_real, check_T
 
 __all__ = [
     "omega_m",
@@ -55,6 +55,7 @@ __all__ = [
     "gamma_opt",
     "asymptotic_excess_risk",
     "sample_mu_tau",
+    "mu_tau",
     "exit_time_given_init",
     "exit_time_linearized",
     "exit_time_annealed",
@@ -69,7 +70,7 @@ __all__ = [
     "ou_parameters_p1",
     "ou_exit_time",
     "ou_exit_time_numeric",
-    "ou_exit_time_mc",
+    "second_layer_plateau",
 ]
 
 
@@ -88,13 +89,6 @@ def _d(d, p):
     if not math.isinf(p) and d <= p + 1:
         raise ValueError(f"d must be > p + 1 = {p + 1}, got d = {d}")
     return d
-
-
-def _T(T):
-    T = check_real("T", T)
-    if not 0 < T < 1:
-        raise ValueError(f"T must be in (0, 1), got {T}")
-    return T
 
 
 def _gamma(gamma):
@@ -132,7 +126,7 @@ def _exit_args(p, d, gamma, delta, T):
     outside the domain where the formulas hold)."""
     p = _p(p)
     d = _d(d, p)
-    gamma, delta, T = _gamma(gamma), _delta(delta), _T(T)
+    gamma, delta, T = _gamma(gamma), _delta(delta), check_T(T)
     return p, d, gamma, delta, T, _check_formula_domain(p, gamma, delta)
 
 
@@ -313,6 +307,35 @@ def sample_mu_tau(p, d, n_samples, seed=None):
         else:
             tau0[start:start + k] = 0.0
     return mu0, tau0
+
+
+def mu_tau(m, Q, d):
+    r"""The two numbers through which a start enters the linearised exit time, Eq. 43.
+
+    .. math::  \mu_0 = d\sum_j m_j(0)^2, \qquad \tau_0 = d\sum_{j\ne l} Q_{jl}(0)^2 ,
+
+    for given initial overlaps (e.g. ``state.m``, ``state.Q`` of a
+    :class:`~mdlib.State`); :func:`sample_mu_tau` samples them from their
+    exact law instead.  Their means over random starts are ``p`` and
+    ``p(p - 1)``.
+
+    Parameters
+    ----------
+    m : array_like, shape (n, p)
+    Q : array_like, shape (n, p, p)
+    d : int
+
+    Returns
+    -------
+    mu0, tau0 : ndarray, shape (n,)
+    """
+    m = np.asarray(m, dtype=float)
+    Q = np.asarray(Q, dtype=float)
+    if m.ndim != 2 or Q.shape != m.shape + (m.shape[1],):
+        raise ValueError(f"m must have shape (n, p) and Q shape (n, p, p), got {m.shape} and {Q.shape}")
+    d = check_int("d", d, 1)
+    off = ~np.eye(m.shape[1], dtype=bool)
+    return d * np.sum(m**2, axis=1), d * np.sum(Q[:, off] ** 2, axis=1)
 
 
 # --------------------------------------------------------------------------
@@ -568,7 +591,7 @@ def exit_time_ode_p1(m0, gamma, delta, T):
     -------
     ndarray (or float for scalar input)
     """
-    gamma, delta, T = _gamma(gamma), _delta(delta), _T(T)
+    gamma, delta, T = _gamma(gamma), _delta(delta), check_T(T)
     w = _check_formula_domain(1, gamma, delta)
     a = 4.0 * (1.0 - 6.0 * gamma)
     m0 = np.asarray(m0, dtype=float)
@@ -623,7 +646,7 @@ def min_steps(p, d, delta, T):
     """
     p = _p(p, allow_inf=True)
     d = _d(d, p)
-    delta, T = _delta(delta), _T(T)
+    delta, T = _delta(delta), check_T(T)
     if math.isinf(p):
         return d * (2.0 + delta) / 4.0 * math.log((T * d + 1.0 - T) / 2.0)
     pref = d * (8.0 + 2.0 * p + (2.0 + delta) * p**2) / (4.0 * p**2)
@@ -677,35 +700,11 @@ def ou_parameters_p1(d, gamma, delta):
 def _check_ou(mu, sigma2, T):
     mu = check_real("mu", mu)
     sigma2 = check_real("sigma2", sigma2, positive=True)
-    return mu, sigma2, _T(T)
-
-
-def _hyp2f2_exact(z):
-    """₂F₂(1, 1; 3/2, 2; z) by its power series in exact rational arithmetic.
-
-    Term ratio: ``t_{n+1}/t_n = z (n+1) / ((n + 3/2)(n + 2))``; summed until
-    the terms are below 1e-20 of the running sum past the peak.
-    """
-    zf = Fraction(z)
-    term = Fraction(1)
-    total = Fraction(1)
-    n = 0
-    while True:
-        term = term * zf * (n + 1) / (Fraction(2 * n + 3, 2) * (n + 2))
-        total += term
-        n += 1
-        if n > abs(z) + 10 and abs(term) < Fraction(1, 10**20) * max(abs(total), Fraction(1, 10**300)):
-            break
-        if n > 100_000:  # pragma: no cover
-            raise RuntimeError("series did not converge")
-    return float(total)
+    return mu, sigma2, check_T(T)
 
 
 def _hyp2f2(z):
-    try:
-        import mpmath
-    except ImportError:  # pragma: no cover - exercised when mpmath is absent
-        return _hyp2f2_exact(z)
+    """₂F₂(1, 1; 3/2, 2; z) (mpmath; checked against an exact rational series in the tests)."""
     return float(mpmath.hyp2f2(1, 1, 1.5, 2, z))
 
 
@@ -721,12 +720,11 @@ def ou_exit_time(mu, sigma2, T):
     ``u(0) = (2/σ²) ∫_0^{√T} ∫_0^x e^{-k(x² - y²)} dy dx`` with ``k = μ/σ²``;
     expanding the exponential and integrating term by term gives the
     series of ``₂F₂`` with argument ``-kT``.  The printed formula is correct
-    (checked against :func:`ou_exit_time_numeric` and
-    :func:`ou_exit_time_mc`).  ``μ`` of either sign is allowed (``μ > 0``:
+    (checked against :func:`ou_exit_time_numeric`, and against Monte Carlo
+    in ``tests/test_theory.py``).  ``μ`` of either sign is allowed (``μ > 0``:
     expansive, as in App. F).
 
-    ``₂F₂`` is evaluated with ``mpmath.hyp2f2`` when mpmath is installed,
-    otherwise by its power series in exact rational arithmetic.
+    ``₂F₂`` is evaluated with ``mpmath.hyp2f2``.
 
     Parameters
     ----------
@@ -789,52 +787,48 @@ def ou_exit_time_numeric(mu, sigma2, T, method="quad"):
     raise ValueError(f"method must be 'quad' or 'bvp', got {method!r}")
 
 
-def ou_exit_time_mc(mu, sigma2, T, n_paths=20_000, dt=None, seed=None):
-    r"""Monte Carlo mean exit time of the OU process of Eq. 51 from ``m = 0``.
+# --------------------------------------------------------------------------
+# the trained second layer on the mediocrity manifold (App. I)
+# --------------------------------------------------------------------------
 
-    Exact OU transitions on a grid of step ``dt`` (default
-    ``10^{-2} min(T/σ², 1/|μ|)``), with a Brownian-bridge correction for crossings
-    between grid points (a crossing of the barrier ``b`` between ``x`` and
-    ``y`` is accepted with probability ``exp(-2(b - x)(b - y)/(σ² dt))``),
-    which removes the O(√dt) bias of discrete monitoring.
+def second_layer_plateau(a0, t):
+    r"""The trained second layer on the mediocrity manifold ``m = 0``, ``Q = I`` (App. I).
+
+    There ``da_j/dt = -E[𝓔λ_j²] = 1 - ā - 2a_j/p`` is linear: the mean
+    ``ā = (1/p)Σ_j a_j`` and the spread ``V = (1/p)Σ_j (a_j - ā)²`` relax as
+
+    .. math::
+
+        \bar a(t) = a_\star + (\bar a(0) - a_\star)\,e^{-(1 + 2/p)t}, \qquad
+        V(t) = V(0)\,e^{-4t/p}, \qquad a_\star = \frac{p}{p + 2},
+
+    and the excess risk (Eq. 6 at ``m = 0``, ``Q = I``) is
+
+    .. math::  \mathcal{R} - \frac\Delta2 = \frac32 - \bar a + \Big(\frac12 + \frac1p\Big)\bar a^2 + \frac{V}{p} ,
+
+    which falls from the plateau ``1 + 1/p`` of a fixed ``a = 1`` to
+    ``1 + 1/(p + 2)``.
+
+    Parameters
+    ----------
+    a0 : array_like, shape (..., p)
+        Initial second layers.
+    t : array_like
+        Times, broadcast against ``a0[..., :1]`` (e.g. shape ``(1, n_t)``
+        for ``a0`` of shape ``(n_runs, p)``).
 
     Returns
     -------
-    mean, stderr : float
+    excess_risk, abar, V : ndarray
+        Broadcast shapes of ``a0[..., :1]`` and ``t``.
     """
-    mu, sigma2, T = _check_ou(mu, sigma2, T)
-    n_paths = check_int("n_paths", n_paths, 2)
-    a = math.sqrt(T)
-    if dt is None:
-        dt = 1e-2 * (T / sigma2 if mu == 0 else min(T / sigma2, 1.0 / abs(mu)))
-    else:
-        dt = check_real("dt", dt, positive=True)
-    rng = np.random.default_rng(seed)
-    if mu != 0:
-        decay = math.exp(mu * dt)
-        sd = math.sqrt(sigma2 * math.expm1(2 * mu * dt) / (2 * mu))
-    else:
-        decay, sd = 1.0, math.sqrt(sigma2 * dt)
-    x = np.zeros(n_paths)
-    times = np.full(n_paths, np.nan)
-    alive = np.arange(n_paths)
-    step = 0
-    while alive.size:
-        step += 1
-        xo = x[alive]
-        xn = xo * decay + sd * rng.standard_normal(alive.size)
-        out = np.abs(xn) >= a
-        inside = ~out
-        # bridge crossing probability for paths that stayed inside at both ends
-        p_up = np.exp(-2.0 * (a - xo[inside]) * (a - xn[inside]) / (sigma2 * dt))
-        p_dn = np.exp(-2.0 * (a + xo[inside]) * (a + xn[inside]) / (sigma2 * dt))
-        crossed = rng.random(inside.sum()) < 1.0 - (1.0 - p_up) * (1.0 - p_dn)
-        out[np.nonzero(inside)[0][crossed]] = True
-        done = alive[out]
-        times[done] = step * dt  # exit within the step; mid-step bias O(dt)
-        times[done] -= 0.5 * dt
-        x[alive] = xn
-        alive = alive[~out]
-        if step > 10**8:  # pragma: no cover
-            raise RuntimeError("OU Monte Carlo did not terminate")
-    return float(times.mean()), float(times.std(ddof=1) / math.sqrt(n_paths))
+    a0 = np.asarray(a0, dtype=float)
+    if a0.ndim < 1 or a0.shape[-1] < 1:
+        raise ValueError(f"a0 must have shape (..., p), got {a0.shape}")
+    t = np.asarray(t, dtype=float)
+    p = a0.shape[-1]
+    a_star = p / (p + 2)
+    abar0 = a0.mean(axis=-1, keepdims=True)
+    abar = a_star + (abar0 - a_star) * np.exp(-(1 + 2 / p) * t)
+    V = np.var(a0, axis=-1, keepdims=True) * np.exp(-4 * t / p)
+    return 1.5 - abar + (0.5 + 1 / p) * abar**2 + V / p, abar, V

@@ -11,6 +11,7 @@ Command line::
     python scripts/bookinfo.py params CHAPTER  # the parameters cell, one line each
     python scripts/bookinfo.py sync            # jupytext --sync every pair, strip outputs
     python scripts/bookinfo.py strip [FILES]   # remove outputs/execution counts
+    python scripts/bookinfo.py cache-check DIR # every chapter executed once, by nbval
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def parse_parameters_source(source: str) -> list[Parameter]:
         try:
             tree = ast.parse(code.strip())
         except SyntaxError as exc:
-            raise ParametersError(f"line {lineno} {line!r}: not valid Python ({exc.msg})")
+            raise ParametersError(f"line {lineno} {line!r}: not valid Python ({exc.msg})") from None
         stmt = tree.body[0] if len(tree.body) == 1 else None
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
             target = stmt.targets[0]
@@ -163,7 +164,7 @@ def parse_parameters_source(source: str) -> list[Parameter]:
             raise ParametersError(
                 f"line {lineno} {line!r}: the value of {name!r} must be a literal "
                 "(number, bool, string, list, tuple)"
-            )
+            ) from None
         if any(p.name == name for p in params):
             raise ParametersError(f"line {lineno}: parameter {name!r} is assigned twice")
         params.append(Parameter(name, value, comment.strip(), line))
@@ -242,6 +243,32 @@ def sync() -> None:
             print(f"[sync] stripped outputs from {ipynb.relative_to(ROOT)}")
 
 
+# ------------------------------------------------------------------ cache check
+def cache_check(cache_dir: Path) -> list[str]:
+    """Problems with the execution cache after ``make test``'s book build, or [].
+
+    ``make test`` executes each chapter once, under nbval, and stores it in the
+    jupyter-cache with ``executed_by = "nbval"`` (``scripts/nbval_cache.py``). The build
+    then only reads the cache. If the build had executed a chapter itself (its cached
+    execution did not match, so the chapter ran twice), the record would have been
+    overwritten by myst-nb without that mark.
+    """
+    from jupyter_cache import get_cache
+
+    if not (cache_dir / "global.db").is_file():
+        return [f"no jupyter-cache at {cache_dir}"]
+    records = {Path(r.uri).resolve(): r for r in get_cache(str(cache_dir)).list_cache_records()}
+    problems = []
+    for nb in chapters():
+        rec = records.get(nb.resolve())
+        name = nb.relative_to(ROOT).as_posix()
+        if rec is None:
+            problems.append(f"{name}: no cached execution")
+        elif rec.data.get("executed_by") != "nbval":
+            problems.append(f"{name}: executed again by the book build (its nbval execution did not match)")
+    return problems
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
@@ -255,6 +282,14 @@ def main(argv: list[str]) -> int:
             print(f"{p.name} ({p.type_name}, default {p.default!r}): {p.comment}")
     elif cmd == "sync":
         sync()
+    elif cmd == "cache-check":
+        problems = cache_check(Path(args[0]) if args else ROOT / "_build" / ".jupyter_cache")
+        for msg in problems:
+            print(f"cache-check: {msg}", file=sys.stderr)
+        if problems:
+            return 1
+        print(f"cache-check: each of the {len(chapters())} chapters was executed once (by nbval) "
+              "and the book build reused it")
     elif cmd == "strip":
         for path in [Path(a) for a in args] or chapters():
             if strip_outputs(path):

@@ -112,7 +112,7 @@ def _urls(value: str, attr: str) -> list[str]:
     return [value.strip()]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def parse_page(path: Path) -> PageParser:
     parser = PageParser()
     parser.feed(path.read_text(encoding="utf-8", errors="replace"))
@@ -178,19 +178,19 @@ def static_checks(site: Path) -> list[str]:
 
 # ------------------------------------------------------------------ server
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    failures: list[str]
+    failures: list[tuple[str, str]]  # (message, Referer: the page that asked)
 
     def log_message(self, fmt, *args):  # quiet
         pass
 
     def send_error(self, code, message=None, explain=None):
         if not self.path.endswith("/favicon.ico"):
-            self.failures.append(f"HTTP {code} for {self.path}")
+            self.failures.append((f"HTTP {code} for {self.path}", self.headers.get("Referer") or ""))
         super().send_error(code, message, explain)
 
 
 def serve(site: Path):
-    failures: list[str] = []
+    failures: list[tuple[str, str]] = []
     handler = type("Handler", (_Handler,), {"failures": failures})
     httpd = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(handler, directory=str(site))
@@ -202,9 +202,12 @@ def serve(site: Path):
 
 # ------------------------------------------------------------------ browser pass
 def find_browser() -> tuple[str | None, str | None, str]:
-    chromium = next((shutil.which(c) for c in ("chromium", "chromium-browser")
-                     if shutil.which(c)), None)
+    chromium = next((shutil.which(c) for c in ("chromium", "chromium-browser", "google-chrome",
+                                                "google-chrome-stable") if shutil.which(c)), None)
     driver = shutil.which("chromedriver")
+    if driver is None and os.environ.get("CHROMEWEBDRIVER"):  # GitHub's runners
+        candidate = Path(os.environ["CHROMEWEBDRIVER"]) / "chromedriver"
+        driver = str(candidate) if candidate.is_file() else None
     try:
         import selenium  # noqa: F401
     except ImportError:
@@ -254,9 +257,57 @@ const done = arguments[arguments.length - 1];
     remote: performance.getEntriesByType("resource").map(e => e.name)
              .filter(n => !n.startsWith(origin + "/") && !n.startsWith("data:")
                           && !n.startsWith("blob:")),
+    resources: [location.href, ...performance.getEntriesByType("resource").map(e => e.name),
+                ...[...document.images].map(i => i.currentSrc || i.src)],
   });
 })();
 """
+
+
+FENCE = "browser-check-fence"
+
+
+def failed_requests(failures: list[tuple[str, str]], page: str, errors: list[str]) -> list[str]:
+    """Drain the server's failed requests: those ``page`` made are returned, the others
+    (a late request of an earlier page) go to ``errors`` under the page that made them,
+    whose URL the browser sent as the Referer."""
+    mine = []
+    while failures:
+        message, referer = failures.pop(0)
+        owner = urllib.parse.unquote(urllib.parse.urlsplit(referer).path).lstrip("/") or page
+        if owner == page:
+            mine.append(message)
+        else:
+            errors.append(f"{owner}: {message}")
+    return mine
+
+
+def console_entries(driver, page: str, timeout: float = 10.0) -> list[dict]:
+    """The console entries that arrived up to now, for the page ``page``.
+
+    chromedriver delivers console entries asynchronously: an entry the page caused
+    can reach the log only after the next navigation, and would then be blamed on the
+    next page. So the page writes a fence message to its own console once it has
+    been probed, and the log is drained until that fence arrives. The page's own
+    console (JavaScript errors, console calls) is emitted in order, so all of it
+    comes before the fence. A failed resource load ("URL - Failed to load
+    resource"), however, is logged by the network service and may still come after
+    the fence: the caller attributes those by URL to the page that requested them.
+    """
+    marker = f"{FENCE} {page} {time.monotonic_ns()}"
+    driver.execute_script("console.info(arguments[0]);", marker)
+    entries: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        for entry in driver.get_log("browser"):
+            if marker in entry.get("message", ""):
+                return entries
+            entries.append(entry)
+        if time.monotonic() > deadline:
+            entries.append({"level": "SEVERE", "message": f"console fence of {page} never arrived "
+                                                          f"({timeout:.0f} s): console log incomplete"})
+            return entries
+        time.sleep(0.05)
 
 
 def browser_checks(site: Path, shots: Path | None, chromium: str, driver_path: str,
@@ -280,9 +331,10 @@ def browser_checks(site: Path, shots: Path | None, chromium: str, driver_path: s
         driver.set_script_timeout(90)
         print(f"[browser] {driver.capabilities.get('browserVersion', '?')} on {base}")
         pages = html_pages(site)
+        resource_page: dict[str, str] = {}  # resource URL -> first page that loaded it
         for page in pages:
             rel = page.relative_to(site).as_posix()
-            n_before = len(http_failures)
+            driver.get_log("browser")  # drop anything left over (console_entries drains up to a fence)
             driver.get(base + rel)
             info = driver.execute_async_script(PAGE_PROBE)
             page_errors = []
@@ -307,14 +359,28 @@ def browser_checks(site: Path, shots: Path | None, chromium: str, driver_path: s
                 msg = check_url(site, link)
                 if msg:
                     page_errors.append(f"broken link {msg}")
-            page_errors += http_failures[n_before:]
-            for entry in driver.get_log("browser"):
-                if entry.get("level") == "SEVERE" and "favicon.ico" not in entry.get("message", ""):
-                    page_errors.append(f"console: {entry['message']}")
+            page_errors += failed_requests(http_failures, rel, errors)
+            for url in info["resources"]:
+                resource_page.setdefault(url, rel)
+            mine = set(info["resources"])
+            for entry in console_entries(driver, rel):
+                message = entry.get("message", "")
+                if entry.get("level") != "SEVERE" or "favicon.ico" in message:
+                    continue
+                # A failed load ("URL - Failed to load resource: ...") comes from the network
+                # service and can overtake the fence: blame the page that requested URL.
+                url = message.split(" ", 1)[0]
+                owner = rel if entry.get("source") != "network" or url in mine else resource_page.get(url, rel)
+                if owner == rel:
+                    page_errors.append(f"console: {message}")
+                else:
+                    errors.append(f"{owner}: console: {message}")
             status = "ok" if not page_errors else "FAIL"
             print(f"[browser] {status:4} {rel}  (images {len(info['images'])}, "
                   f"maths {info['mathNodes']}/{info['mjx']} typeset, links {len(info['links'])})")
             errors += [f"{rel}: {e}" for e in page_errors]
+
+        errors += [f"{rel}: {e}" for e in failed_requests(http_failures, rel, errors)]  # the last stragglers
 
         if shots is not None:
             shots.mkdir(parents=True, exist_ok=True)

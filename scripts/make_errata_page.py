@@ -3,6 +3,7 @@
 
     python scripts/make_errata_page.py          # (re)write the page
     python scripts/make_errata_page.py --check  # exit 1 if the page is stale
+    python scripts/make_errata_page.py --stdout # print the page
 
 The page is committed; tests/test_errata.py fails when it drifts from the list,
 and `make book` regenerates it before building.
@@ -30,33 +31,51 @@ test that demonstrates it: the test evaluates the printed expression, shows it
 failing the independent check, and shows the corrected expression passing. This
 page is generated from that list, and the test suite fails if it drifts from it.
 
-None of these errata changes the paper's conclusions. Expressions of App. H are
-quoted in App. H's own scaling (data $x \\sim \\mathcal{{N}}(0, I_d)$, unit sphere),
-which differs from the rest of the book by powers of $d$ (see `mdlib.landscape`).
+Each entry has a kind, so that a wrong equation can be told from a typo:
 
-The list holds **{n}** errata.
+{kinds}
+
+None of these errata changes the paper's conclusions. Unless an entry says otherwise,
+expressions of App. H are quoted in App. H's own scaling (data
+$x \\sim \\mathcal{{N}}(0, I_d)$, unit sphere), which differs from the rest of the book
+by powers of $d$ (see `mdlib.landscape`).
+
+The list holds **{n}** errata: {counts}.
 """
 
 
 def render() -> str:
     sys.path.insert(0, str(ROOT))
-    from mdlib.errata import errata_table
+    from mdlib.errata import KINDS, errata_table
 
     rows = errata_table()
-    parts = [HEADER.format(n=len(rows))]
+    kinds = "\n".join(f"- *{k}*: {what}" for k, what in KINDS.items())
+    counts = ", ".join(f"{sum(r['kind'] == k for r in rows)} {k}" for k in KINDS)
+    parts = [HEADER.format(n=len(rows), kinds=kinds, counts=counts)]
     for e in rows:
         parts.append(f"\n(erratum-{e['id']})=\n## {e['location']}\n")
-        parts.append(f"**Printed:**\n\n$$\n{e['paper'].strip()}\n$$\n")
-        parts.append(f"**Corrected:**\n\n$$\n{e['corrected'].strip()}\n$$\n")
+        parts.append(f"*Kind:* *{e['kind']}* ({KINDS[e['kind']]}).\n")
+        if e["kind"] in ("formula", "sharpening"):
+            parts.append(f"**Printed:**\n\n$$\n{e['paper'].strip()}\n$$\n")
+            label = "Sharper" if e["kind"] == "sharpening" else "Corrected"
+            parts.append(f"**{label}:**\n\n$$\n{e['corrected'].strip()}\n$$\n")
+        else:
+            parts.append(f"**Printed:**\n\n> {e['paper'].strip()}\n")
+            label = "Should read" if e["kind"] == "text" else "The book's convention"
+            parts.append(f"**{label}:** {e['corrected'].strip()}\n")
         parts.append(e["explanation"].strip() + "\n")
         if e["evidence"]:
             parts.append(f"*Evidence:* {e['evidence'].strip()}\n")
-        parts.append(f"*Test:* `{e['test']}`\n")
+        if e["test"]:
+            parts.append(f"*Test:* `{e['test']}`\n")
     return "\n".join(parts)
 
 
 def main(argv: list[str]) -> int:
     text = render()
+    if "--stdout" in argv:
+        print(text)
+        return 0
     if "--check" in argv:
         if not PAGE.exists() or PAGE.read_text(encoding="utf-8") != text:
             print(f"{PAGE.relative_to(ROOT)} is stale: run python scripts/make_errata_page.py")

@@ -6,12 +6,11 @@ chapter: rerun tests use a tiny notebook written to a temporary folder.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -25,11 +24,6 @@ sys.path.insert(0, str(ROOT / "book" / "_ext"))
 import bookinfo  # noqa: E402
 import browser_check  # noqa: E402
 import offline_book  # noqa: E402
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 CHAPTERS = bookinfo.chapters()
 CHAPTER_IDS = [p.stem for p in CHAPTERS]
@@ -166,11 +160,76 @@ def test_extra_extensions_are_not_dropped():
     assert not missing, f"add {missing} to sphinx.config.extensions in _config.yml"
 
 
+def make_target(text: str, name: str) -> str:
+    """The recipe of a Makefile target (up to the next blank line)."""
+    start = text.index(f"\n{name}:")
+    return text[start:text.index("\n\n", start)]
+
+
 def test_makefile_book_targets():
     text = (ROOT / "Makefile").read_text(encoding="utf-8")
-    book = text[text.index("\nbook:"):text.index("\nbook-fast:")]
-    assert "rm -rf _build/.jupyter_cache" in book and "--all" in book
+    assert "CACHE  := _build/.jupyter_cache" in text
+    book = make_target(text, "book")
+    assert "rm -rf $(CACHE)" in book and "--all" in book
     assert "BUILD_FLAGS ?= -W -n --keep-going" in text
+
+
+def test_make_test_executes_each_chapter_once():
+    """make test: nbval executes the chapters into the cache, the build only reads it."""
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    test = make_target(text, "test")
+    assert "test-chapters" in test and "book-cached" in test and "lint" in test and "test-unit" in test
+    assert "$(MAKE) --no-print-directory book\n" not in test + "\n", "make book would execute every chapter again"
+    assert "-p nbval_cache --nbval-cache $(CACHE)" in text
+    chapters = make_target(text, "test-chapters")
+    assert "rm -rf $(CACHE)" in chapters and "PYTHONPATH=scripts" in chapters
+    cached = make_target(text, "book-cached")
+    assert "rm -rf" not in cached and "cache-check $(CACHE)" in cached
+    assert "-m \"not slow\"" in make_target(text, "test-fast")
+
+
+def test_nbval_run_fills_the_cache_the_build_reads(tmp_path):
+    """A notebook that passes under nbval is stored with its outputs, and myst-nb's cache
+    lookup (the one the book build does) finds it; a failing notebook is not stored."""
+    from jupyter_cache import get_cache
+
+    good = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 6 * 7"),
+        nbformat.v4.new_markdown_cell("text"),
+        nbformat.v4.new_code_cell("print('the answer', x)\nx"),
+    ])
+    bad = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")])
+    for name, nb in (("good", good), ("bad", bad)):
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, str(tmp_path / f"{name}.ipynb"))
+    cache = tmp_path / "_build" / ".jupyter_cache"
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
+         "-p", "nbval_cache", "--nbval-cache", str(cache), "-q", "good.ipynb", "bad.ipynb"],
+        cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "scripts")},
+        capture_output=True, text=True, timeout=300,
+    )
+    assert res.returncode == 1, res.stdout + res.stderr  # bad.ipynb fails
+    jc = get_cache(str(cache))
+    uris = {Path(r.uri).name for r in jc.list_cache_records()}
+    assert uris == {"good.ipynb"}
+    record = jc.match_cache_notebook(nbformat.read(str(tmp_path / "good.ipynb"), as_version=4))
+    assert record.data["executed_by"] == "nbval"
+    _, merged = jc.merge_match_into_notebook(nbformat.read(str(tmp_path / "good.ipynb"), as_version=4))
+    outputs = merged.cells[2].outputs
+    assert [o["output_type"] for o in outputs] == ["stream", "execute_result"]
+    assert outputs[0]["text"] == "the answer 42\n" and outputs[1]["data"]["text/plain"] == "42"
+
+
+def test_pages_workflow_tests_before_it_publishes():
+    flow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text(encoding="utf-8"))
+    steps = flow["jobs"]["build"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    uses = [s.get("uses", "") for s in steps]
+    test_at = next(i for i, r in enumerate(runs) if r.startswith("make test"))
+    upload_at = next(i for i, u in enumerate(uses) if u.startswith("actions/upload-pages-artifact"))
+    assert test_at < upload_at
+    assert flow["jobs"]["deploy"]["needs"] == "build"
 
 
 def test_ci_run_calls_make_test():
@@ -450,3 +509,23 @@ def test_browser_check_flags_broken_pages(tmp_path):
     assert "non-loopback request: https://cdn.example.org/remote.png" in text
     assert (tmp_path / "shots" / "landing.png").is_file()
     assert not [e for e in errors if e.startswith("other.html")]
+
+
+def test_browser_check_blames_each_page_for_its_own_console_errors(tmp_path):
+    """A page's late console entries (a 404's "Failed to load resource") are not blamed on
+    the next page, whatever the browser's timing: pages with missing images alternate with
+    clean ones, and each error must name the page that caused it."""
+    chromium, driver, why = browser_check.find_browser()
+    if why:
+        pytest.skip(f"browser check unavailable: {why}")
+    site = fake_site(tmp_path, "<img src='nope0.png'>")
+    for k in range(1, 4):  # a_1 (broken), b_1 (clean), a_2, b_2, ... in the order they are opened
+        (site / f"a_{k}.html").write_text(f"<html><body><img src='nope{k}.png'></body></html>", encoding="utf-8")
+        (site / f"b_{k}.html").write_text("<html><body><p>clean</p></body></html>", encoding="utf-8")
+    errors = browser_check.browser_checks(site, None, chromium, driver, None)
+    for k in range(1, 4):
+        mine = [e for e in errors if e.startswith(f"a_{k}.html:")]
+        assert any(f"nope{k}.png" in e and "console:" in e for e in mine), errors
+        assert all(f"nope{k}.png" in e for e in mine), errors
+        assert not [e for e in errors if e.startswith(f"b_{k}.html")], errors
+    assert not [e for e in errors if e.startswith("other.html")], errors

@@ -309,46 +309,6 @@ def test_erratum_eq63_risk_factor(vecs):
     assert L.risk_euclidean(0, 0, delta, 1.0) == pytest.approx(delta / 2 + 1.5)
 
 
-def test_erratum_eq64_moments(vecs):
-    """App. H scaling x ~ N(0, I): E[lam^3 x] = 3 q w; E[lam*^3 x] = 3 rho w*, not 3 q w."""
-    w, _, w_star = vecs
-    wH, wsH = w / math.sqrt(D), w_star / math.sqrt(D)
-    q, rho, m = wH @ wH, wsH @ wsH, wH @ wsH
-    rng = np.random.default_rng(32)
-    x = rng.standard_normal((400_000, D))
-    lam, lams = x @ wH, x @ wsH
-    for samples, target in [(lam[:, None] ** 3 * x, 3 * q * wH), (lams[:, None] ** 2 * lam[:, None] * x,
-                                                                  rho * wH + 2 * m * wsH)]:
-        assert _zmax(samples.mean(0), samples.std(0) / math.sqrt(len(x)), target) < Z_MAX
-    printed = lams[:, None] ** 3 * x  # the printed left-hand side E[lam*^3 x] ...
-    assert _zmax(printed.mean(0), printed.std(0) / math.sqrt(len(x)), 3 * q * wH) > 20  # ... is not 3 q w
-
-
-def test_erratum_eq67_hessian(vecs):
-    """App. H scaling: MC mean of the per-sample Hessian 2(3 lam^2 - y) x x^T with x ~ N(0, I)."""
-    w, _, w_star = vecs
-    wH, wsH = w / math.sqrt(D), w_star / math.sqrt(D)
-    q, rho = wH @ wH, wsH @ wsH
-    I = np.eye(D)
-    corrected = 2 * ((3 * q - rho) * I + 6 * np.outer(wH, wH) - 2 * np.outer(wsH, wsH))
-    printed = 2 * (-(rho - 3 * q) * I + 3 * np.outer(wH, wH) - np.outer(wsH, wsH))
-    sample = _data(wsH, 0.3, 33, scale=math.sqrt(D))
-    mean, se = _mc_mean(lambda k, n: L.loss_hessian(wH, *sample(n)), chunk=10_000)
-    assert _zmax(mean, se, corrected) < Z_MAX
-    assert _zmax(mean, se, printed) > 20
-    # the corrected one is the book's Hessian rescaled, and the Jacobian of Eq. 65
-    np.testing.assert_allclose(corrected, D * L.hess_euclidean(w, w_star), atol=1e-12)
-    eq65 = lambda v: -2 * ((rho - 3 * (v @ v)) * v + 2 * (v @ wsH) * wsH)  # noqa: E731
-    jac = np.array([_fd_grad(lambda v: eq65(v)[i], wH) for i in range(D)])
-    np.testing.assert_allclose(jac, corrected, atol=1e-8)
-    # Eq. 66: E[lam^2 x x^T] = q I + 2 w w^T
-    x = np.random.default_rng(34).standard_normal((200_000, D))
-    s = (x @ wH)[:, None, None] ** 2 * x[:, :, None] * x[:, None, :]
-    mean, se = s.mean(0), s.std(0) / math.sqrt(len(x))
-    assert _zmax(mean, se, q * I + 2 * np.outer(wH, wH)) < Z_MAX
-    assert _zmax(mean, se, q * I + np.outer(wH, wH)) > 20
-
-
 def test_erratum_eq68_72_spectra():
     """App. H scaling, rho = 1: Hessian spectra at the critical points from finite differences
     of the (MC-verified) risk: -6 rho along w* at 0, +-4 rho at the ring, 12 rho at the minima."""
@@ -478,3 +438,84 @@ def test_erratum_eq84_flat_directions():
             assert f(_geodesic(w, B[:, i], t)) == pytest.approx(f(w), abs=1e-12)
     t_dir = _unit(L.tangent_projector(w) @ w_star)
     assert f(_geodesic(w, t_dir, 0.5)) < f(w) - 1e-3  # the one descent direction
+
+
+# ---------------------------------------------------------------------------
+# tools moved from the landscape chapter: the (m, q) flow, its plateau, Monte Carlo
+# averages, finite-difference Hessians, tangent bases and the exponential map
+# ---------------------------------------------------------------------------
+
+def test_solve_euclidean_flow_matches_the_general_ode():
+    """Eqs. 75-76 solved by solve_euclidean_flow against mdlib.integrate_ode (the general drift of
+    Eq. 17, another solver) for plain SGD at p = 1, a = 1, rho = 1."""
+    from mdlib import Problem, integrate_ode, make_state
+
+    gamma, delta = 0.05, 0.0
+    pr = Problem(1, 1000, gamma, delta, spherical=False)
+    t = np.linspace(0, 3, 31)
+    ode = integrate_ode(pr, make_state(pr, [0.03], [[1.2]]), 3.0, t_save=t, rtol=1e-11, atol=1e-13)
+    sol = L.solve_euclidean_flow(0.03, 1.2, 3.0, gamma, delta, t_eval=t)
+    np.testing.assert_allclose(sol.y[0], ode.m[0, :, 0], rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(sol.y[1], ode.Q[0, :, 0, 0], rtol=1e-7, atol=1e-10)
+    dense = L.solve_euclidean_flow(0.03, 1.2, 3.0, gamma, delta)  # no t_eval: dense output
+    np.testing.assert_allclose(dense.sol(t), sol.y, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("gamma, delta, rho", [(0.05, 0.0, 1.0), (0.1, 0.0, 1.0), (0.05, 1e-3, 1.0),
+                                               (0.15, 0.5, 1.0), (0.02, 0.3, 2.0)])
+def test_euclidean_flow_plateau_is_the_root_on_the_axis(gamma, delta, rho):
+    from scipy.optimize import brentq
+
+    q_s = L.euclidean_flow_plateau(gamma, delta, rho)
+    root = brentq(lambda q: L.euclidean_flow(0.0, q, gamma, delta, rho)[1], 0.2 * rho, rho, xtol=1e-15)
+    assert q_s == pytest.approx(root, rel=1e-12)
+    assert rho / 3 < q_s < rho  # above the saddle ring q = rho/3: the noise pushes the norm up
+    assert L.euclidean_flow_plateau(1e-9, 0.0, rho) == pytest.approx(rho / 3, rel=1e-7)
+    assert math.isnan(L.euclidean_flow_plateau(2.0, 0.0))  # no plateau: the norm is not held
+
+
+def test_population_average_against_the_formulas(vecs):
+    """Monte Carlo means of the loss and its gradient and Hessian (in the formula's eigenbasis)
+    agree with Eqs. 63, 65, 67 (corrected) within Z_MAX standard errors."""
+    w, _, w_star = vecs
+    delta = 0.2
+    m, q, rho = L.overlaps(w, w_star)
+    r, r_se = L.population_average(L.loss, w, w_star, 100_000, delta, seed=1)
+    assert abs(r - L.risk_euclidean(m, q, delta, rho)) < Z_MAX * r_se
+    g, g_se = L.population_average(L.loss_gradient, w, w_star, 100_000, delta, seed=2)
+    assert _zmax(g, g_se, L.grad_euclidean(w, w_star)) < Z_MAX
+    lam, V = np.linalg.eigh(L.hess_euclidean(w, w_star))
+    H, H_se = L.population_average(L.loss_hessian, w, w_star, 100_000, delta, seed=3, basis=V)
+    assert _zmax(H, H_se, np.diag(lam)) < Z_MAX
+    # chunking does not change the estimate
+    r2, _ = L.population_average(L.loss, w, w_star, 100_000, delta, seed=1, chunk=7_000)
+    assert abs(r2 - r) < 3 * r_se
+
+
+def test_finite_difference_hessian_tangent_basis_and_exp_map():
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((6, 6))
+    A = A + A.T
+    np.testing.assert_allclose(L.finite_difference_hessian(lambda e: 0.5 * e @ A @ e + e.sum() ** 3, 6), A,
+                               atol=1e-6)  # exact for the quadratic part, O(h^2) for the cubic one at 0
+    w = rng.standard_normal(7)
+    w *= math.sqrt(7) / np.linalg.norm(w)
+    U = L.tangent_basis(w, seed=6)
+    assert U.shape == (7, 6)
+    np.testing.assert_allclose(U.T @ U, np.eye(6), atol=1e-12)
+    np.testing.assert_allclose(w @ U, 0, atol=1e-12)
+    v = U @ rng.standard_normal(6) * 0.3
+    e = L.exp_map(w, v)
+    assert np.linalg.norm(e) == pytest.approx(math.sqrt(7), rel=1e-13)  # stays on the sphere
+    angle = math.acos(e @ w / 7)  # the geodesic distance on S^{d-1}(sqrt d) is sqrt(d) * angle = |v|
+    assert math.sqrt(7) * angle == pytest.approx(np.linalg.norm(v), rel=1e-12)
+    assert np.array_equal(L.exp_map(w, np.zeros(7)), w)
+    # the Riemannian Hessian is the ordinary Hessian along geodesics (the spherical chapter's check)
+    w_star = rng.standard_normal(7)
+    w_star *= math.sqrt(7) / np.linalg.norm(w_star)
+
+    def risk(c):
+        m, q, rho = L.overlaps(L.exp_map(w, U @ c), w_star)
+        return L.risk_euclidean(m, q, 0.0, rho)
+
+    np.testing.assert_allclose(L.finite_difference_hessian(risk, 6), U.T @ L.hess_sphere(w, w_star) @ U, atol=1e-6)

@@ -6,23 +6,22 @@ import functools
 
 import numpy as np
 import pytest
+from _states import random_state  # noqa: E402  (shared with the other dynamics tests)
 
-from mdlib import Problem, make_state, random_init
+from mdlib import Exit, Problem, exit_time, make_state, random_init
 from mdlib.moments import displacement_moment_series, displacement_weights, field_covariance
 from mdlib.ode import integrate_ode, ode_drift
 from mdlib.sde import (
+    finite_d_drift_correction,
     increment_covariance,
     increment_labels,
     increment_mean,
     integrate_sde,
     ito_correction,
     ito_correction_size,
-    finite_d_drift_correction,
     p1_covariance_eq55,
+    projected_covariance,
 )
-
-
-from _states import random_state  # noqa: E402  (shared with the other dynamics tests)
 
 
 def increment_samples(rng, problem, m, Q, a, n):
@@ -310,8 +309,14 @@ def test_integrate_sde_validation():
         integrate_sde(pr, init, 1.0, dt=0.0)
     with pytest.raises(ValueError, match="t_max"):
         integrate_sde(pr, init, -1.0)
+    # one t_save rule for SGD, ODE and SDE (mdlib._validate.check_t_save): strictly increasing
+    # times in [0, t_max]; a grid that does not start at 0 is allowed (it used to be refused here)
     with pytest.raises(ValueError, match="t_save"):
-        integrate_sde(pr, init, 1.0, t_save=[0.5, 1.0])
+        integrate_sde(pr, init, 1.0, t_save=[0.5, 0.2])
+    with pytest.raises(ValueError, match="t_save"):
+        integrate_sde(pr, init, 1.0, t_save=[0.0, 2.0])
+    with pytest.raises(ValueError, match="exit"):
+        integrate_sde(pr, init, 1.0, exit=0.01)
     with pytest.raises(ValueError, match="init"):
         integrate_sde(pr, None, 1.0)
     with pytest.raises(ValueError, match="hidden units"):
@@ -349,3 +354,71 @@ def test_finite_d_correction_matches_monte_carlo():
     pr1 = Problem(1, 500, 0.1, 0.0)
     assert finite_d_drift_correction(pr1, [1e-4])[0] / 1e-4 == pytest.approx(-144 * 0.1 / 500, rel=1e-6)
     assert ito_correction(pr1, [1e-4])[0] / 1e-4 == pytest.approx(0.00307, rel=1e-2)
+
+
+# --------------------------------------------------------------------------- #
+# per-run random streams and stop at the exit
+# --------------------------------------------------------------------------- #
+def test_sde_run_depends_only_on_seed_and_index():
+    """Every run draws from its own Generator spawned from the seed: the first runs of a
+    batch are bitwise the same whatever the batch size, and an int seed and the
+    equivalent SeedSequence give the same paths."""
+    pr = Problem(2, 1000, 0.2, 1e-3)
+    init = random_init(pr, 5, seed=1)
+    t_save = np.linspace(0, 1, 11)
+    big = integrate_sde(pr, init, 1.0, dt=1e-2, seed=7, t_save=t_save)
+    small = integrate_sde(pr, init.run(slice(0, 2)), 1.0, dt=1e-2, seed=np.random.SeedSequence(7), t_save=t_save)
+    assert np.array_equal(big.m[:2], small.m) and np.array_equal(big.Q[:2], small.Q)
+    assert not np.array_equal(big.m[0], big.m[1])
+
+
+def test_sde_exit_is_the_crossing_of_the_saved_path():
+    """With exit=, the run stops at the first Euler step where the gap is <= 0, the crossing
+    interpolated linearly between steps: the same as exit_time on the same path saved at
+    every step (same seed, same steps), for both criteria; saved values after the exit are NaN."""
+    cases = ((Problem(1, 500, 0.1, 1e-3), "risk"), (Problem(2, 500, 0.2, 1e-3, train_second_layer=True), "max_m"))
+    for pr, crit in cases:
+        init = random_init(pr, 6, seed=2)
+        t_max, dt = 4.0, 1e-2
+        every = np.linspace(0, t_max, 401)  # every Euler step
+        path = integrate_sde(pr, init, t_max, dt=dt, seed=3, t_save=every)
+        ex = Exit(0.05, crit)
+        stop = integrate_sde(pr, init, t_max, dt=dt, seed=3, t_save=(), exit=ex)
+        assert stop.t.size == 0 and stop.exit == ex
+        ref = exit_time(path, 0.05, crit)
+        assert np.all(np.isfinite(ref)) and np.allclose(stop.t_exit, ref, rtol=0, atol=1e-9)
+        part = integrate_sde(pr, init, t_max, dt=dt, seed=3, t_save=every[::10], exit=ex)
+        after = every[::10][None, :] > part.t_exit[:, None]
+        assert after.any() and np.all(np.isnan(part.m[after])) and np.all(np.isnan(part.risk[after]))
+        assert np.allclose(part.m[~after], path.m[:, ::10][~after], rtol=0, atol=1e-9)
+
+
+def test_sde_exit_inf_zero_and_nan():
+    pr = Problem(1, 1000, 0.1, 0.0)
+    # m = 1: no excess risk to lose, exited at 0; m small and a short horizon: not exited, inf
+    tr = integrate_sde(pr, make_state(pr, [[1.0], [1e-3]]), 0.1, dt=1e-2, seed=0, t_save=(), exit=Exit(0.5))
+    assert tr.t_exit[0] == 0.0 and tr.t_exit[1] == np.inf
+    # plain SGD with a large learning rate blows up before m grows (tiny noise at huge d): nan
+    pr = Problem(1, 10**9, 2.0, 0.0, spherical=False)
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        tr = integrate_sde(pr, make_state(pr, [0.0], [[1.0]]).repeat(3), 2.0, dt=1e-2, seed=0, t_save=(),
+                           exit=Exit(0.5, "max_m"))
+    assert tr.diverged.all() and np.all(np.isnan(tr.t_exit))
+
+
+def test_projected_covariance():
+    """P Σ Pᵀ of the exact Σ is the projected covariance; at p = 1 it is Var[M - (m/2) Q]."""
+    rng = np.random.default_rng(3)
+    for p in (1, 2, 3):
+        pr = Problem(p, 1000, 0.2, 1e-3)
+        m, Q, a = random_state(rng, p, True)
+        cov = increment_covariance(pr, m, Q)
+        np.testing.assert_allclose(projected_covariance(pr, cov, m, Q), increment_covariance(pr, m, Q, projected=True),
+                                   rtol=1e-12, atol=1e-12)
+    pr = Problem(1, 1000, 0.1, 1e-4)
+    c = p1_covariance_eq55(0.3, 0.1, 1e-4)
+    assert projected_covariance(pr, c, 0.3)[0, 0] == pytest.approx(c[0, 0] - 0.3 * c[0, 1] + 0.09 / 4 * c[1, 1])
+    with pytest.raises(ValueError, match="cov"):
+        projected_covariance(pr, np.eye(3), 0.3)
+    with pytest.raises(ValueError, match="projected"):
+        projected_covariance(Problem(1, 1000, 0.1, spherical=False), c, 0.3)

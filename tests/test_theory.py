@@ -7,6 +7,7 @@ independently of mdlib, and is itself checked against a brute-force pairing sum 
 at p = 1, against Eq. 7.
 """
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -15,7 +16,6 @@ from scipy import integrate, optimize, stats
 import mdlib.theory as th
 from mdlib.problem import Problem, random_init
 from mdlib.risk import population_risk
-
 
 # ---------------------------------------------------------------------------
 # independent reference: the d -> infinity spherical ODE at a = 1
@@ -543,6 +543,67 @@ def test_erratum_sec3_minimal_exit_time():
 # Ornstein-Uhlenbeck exit time (App. F, Eq. 52)
 # ---------------------------------------------------------------------------
 
+def _hyp2f2_exact(z):
+    """₂F₂(1, 1; 3/2, 2; z) by its power series in exact rational arithmetic: an independent
+    check of the mpmath evaluation used by theory.ou_exit_time.
+
+    Term ratio: ``t_{n+1}/t_n = z (n+1) / ((n + 3/2)(n + 2))``; summed until the terms are
+    below 1e-20 of the running sum past the peak.
+    """
+    zf = Fraction(z)
+    term = Fraction(1)
+    total = Fraction(1)
+    n = 0
+    while True:
+        term = term * zf * (n + 1) / (Fraction(2 * n + 3, 2) * (n + 2))
+        total += term
+        n += 1
+        if n > abs(z) + 10 and abs(term) < Fraction(1, 10**20) * max(abs(total), Fraction(1, 10**300)):
+            break
+        assert n <= 100_000, "series did not converge"
+    return float(total)
+
+
+def ou_exit_time_mc(mu, sigma2, T, n_paths=20_000, dt=None, seed=None):
+    r"""Monte Carlo mean exit time of the OU process of Eq. 51 from ``m = 0``, with its SE.
+
+    Exact OU transitions on a grid of step ``dt`` (default ``10^{-2} min(T/σ², 1/|μ|)``), with
+    a Brownian-bridge correction for crossings between grid points (a crossing of the barrier
+    ``b`` between ``x`` and ``y`` is accepted with probability ``exp(-2(b - x)(b - y)/(σ² dt))``),
+    which removes the O(√dt) bias of discrete monitoring.
+    """
+    a = math.sqrt(T)
+    if dt is None:
+        dt = 1e-2 * (T / sigma2 if mu == 0 else min(T / sigma2, 1.0 / abs(mu)))
+    rng = np.random.default_rng(seed)
+    if mu != 0:
+        decay = math.exp(mu * dt)
+        sd = math.sqrt(sigma2 * math.expm1(2 * mu * dt) / (2 * mu))
+    else:
+        decay, sd = 1.0, math.sqrt(sigma2 * dt)
+    x = np.zeros(n_paths)
+    times = np.full(n_paths, np.nan)
+    alive = np.arange(n_paths)
+    step = 0
+    while alive.size:
+        step += 1
+        xo = x[alive]
+        xn = xo * decay + sd * rng.standard_normal(alive.size)
+        out = np.abs(xn) >= a
+        inside = ~out
+        # bridge crossing probability for paths that stayed inside at both ends
+        p_up = np.exp(-2.0 * (a - xo[inside]) * (a - xn[inside]) / (sigma2 * dt))
+        p_dn = np.exp(-2.0 * (a + xo[inside]) * (a + xn[inside]) / (sigma2 * dt))
+        crossed = rng.random(inside.sum()) < 1.0 - (1.0 - p_up) * (1.0 - p_dn)
+        out[np.nonzero(inside)[0][crossed]] = True
+        done = alive[out]
+        times[done] = step * dt - 0.5 * dt  # exit within the step; mid-step bias O(dt)
+        x[alive] = xn
+        alive = alive[~out]
+        assert step <= 10**8, "OU Monte Carlo did not terminate"
+    return float(times.mean()), float(times.std(ddof=1) / math.sqrt(n_paths))
+
+
 OU_CASES = [(1.6, 0.0016, 0.01), (1.6, 0.0016, 0.001), (0.5, 1.0, 0.5), (-1.0, 0.5, 0.3), (4.0, 0.02, 0.2)]
 
 
@@ -551,17 +612,17 @@ def test_eq52_ou_formula_vs_backward_equation(mu, sigma2, T):
     f = th.ou_exit_time(mu, sigma2, T)
     assert th.ou_exit_time_numeric(mu, sigma2, T, method="quad") == pytest.approx(f, rel=1e-9)
     assert th.ou_exit_time_numeric(mu, sigma2, T, method="bvp") == pytest.approx(f, rel=1e-7)
-    # the exact-rational series (used without mpmath) agrees with mpmath
-    assert th._hyp2f2_exact(-mu * T / sigma2) * T / sigma2 == pytest.approx(f, rel=1e-12)
+    # an exact-rational series agrees with mpmath
+    assert _hyp2f2_exact(-mu * T / sigma2) * T / sigma2 == pytest.approx(f, rel=1e-12)
     # sanity: a sign-flipped argument would not pass this check
     if mu * T / sigma2 > 1:
-        flipped = T / sigma2 * th._hyp2f2_exact(+mu * T / sigma2)
+        flipped = T / sigma2 * _hyp2f2_exact(+mu * T / sigma2)
         assert abs(flipped / f - 1) > 0.5
 
 
 @pytest.mark.parametrize("mu, sigma2, T", [(1.6, 0.0016, 0.01), (-1.0, 0.5, 0.3)])
 def test_eq52_ou_formula_vs_monte_carlo(mu, sigma2, T):
-    mean, se = th.ou_exit_time_mc(mu, sigma2, T, n_paths=20_000, seed=12)
+    mean, se = ou_exit_time_mc(mu, sigma2, T, n_paths=20_000, seed=12)
     assert abs(mean - th.ou_exit_time(mu, sigma2, T)) < 3 * se
 
 
@@ -620,3 +681,43 @@ def test_quenched_formula_vs_mdlib_ode_exit_times(p):
     t_ode = ode.ode_exit_time(prob, s, T, t_max=20.0)
     assert np.max(np.abs(t_ode / formula - 1)) < 0.03
     assert abs(t_ode.mean() / formula.mean() - 1) < 0.015
+
+
+# ---------------------------------------------------------------------------
+# mu0, tau0 of given starts (Eq. 43) and the second layer on the mediocrity manifold (App. I)
+# ---------------------------------------------------------------------------
+
+def test_mu_tau_of_random_starts():
+    """mu0 = d sum_j m_j^2 and tau0 = d sum_{j != l} Q_jl^2 have the means p and p(p - 1) over
+    exact random starts (m_j^2 and Q_jl^2 have mean 1/d exactly), within 4 SE, and tau0 is
+    twice the sum over j < l (the form of sample_mu_tau)."""
+    p, d = 4, 300
+    init = random_init(Problem(p, d, 0.1), 20_000, seed=31)
+    mu0, tau0 = th.mu_tau(init.m, init.Q, d)
+    for x, target in ((mu0, p), (tau0, p * (p - 1))):
+        assert abs(x.mean() - target) < 4 * x.std(ddof=1) / math.sqrt(x.size)
+    ju, lu = np.triu_indices(p, 1)
+    np.testing.assert_allclose(tau0, 2 * d * np.sum(init.Q[:, ju, lu] ** 2, axis=1), rtol=1e-13)
+    with pytest.raises(ValueError, match="shape"):
+        th.mu_tau(init.m[0], init.Q[0], d)
+
+
+@pytest.mark.parametrize("p", [2, 5])
+def test_second_layer_plateau_is_the_ode_on_the_manifold(p):
+    """Started exactly at m = 0, Q = I, the ODE with a trained second layer stays there and its
+    risk, mean and spread of a follow the closed form (integrate_ode: Eqs. 17, 21 with da/dt)."""
+    from mdlib.ode import integrate_ode
+    from mdlib.problem import make_state
+
+    pr = Problem(p, 1000, 0.1 * p, 1e-3, train_second_layer=True)
+    rng = np.random.default_rng(p)
+    a0 = np.vstack([np.ones(p), rng.integers(0, 2, (2, p)).astype(float), rng.uniform(0, 2, p)])
+    t = np.linspace(0, 3 * p, 41)
+    ode = integrate_ode(pr, make_state(pr, np.zeros((4, p)), np.eye(p), a0), t[-1], t_save=t, rtol=1e-11, atol=1e-13)
+    R, abar, V = th.second_layer_plateau(a0, t[None, :])
+    np.testing.assert_allclose(ode.excess_risk, R, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(ode.a.mean(axis=2), abar, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(ode.a.var(axis=2), V, rtol=1e-7, atol=1e-10)
+    # the plateaus: 1 + 1/p for a = 1 at t = 0, 1 + 1/(p + 2) at the end of the relaxation
+    assert R[0, 0] == pytest.approx(1 + 1 / p)
+    assert th.second_layer_plateau(np.ones(p), 1e3)[0][0] == pytest.approx(1 + 1 / (p + 2), rel=1e-12)
