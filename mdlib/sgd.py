@@ -13,11 +13,11 @@ only.
 ``(p, d)``.
 
 Implementation notes: every run owns a ``numpy.random.Generator`` spawned
-from one ``SeedSequence``, so results are bitwise reproducible for a given
-seed whatever the number of threads; runs are spread over threads running
-GIL-free numba kernels.  The kernels record the saved time points
-themselves, into preallocated arrays, and stop at the exit; there is no
-Python call per saved point.
+from one ``SeedSequence`` (``mdlib._random``), so results are bitwise
+reproducible for a given seed whatever the number of threads; runs are
+spread over threads running GIL-free numba kernels.  The kernels record
+the saved time points themselves, into preallocated arrays, and stop at the
+exit; there is no Python call per saved point.
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
-from ._validate import check_choice, check_init, check_int, check_real, check_t_save
+from ._random import run_generators
+from ._validate import check_choice, check_exit, check_init, check_int, check_real, check_t_save
 from .chain import _GRAM_BUFFER, _chain_gap, _chain_gram, _chain_run, _chain_run_p1, _record
 from .problem import Problem, State
 from .risk import _risk
@@ -377,17 +378,6 @@ def _map_runs(fn, n_runs, n_threads, progress, desc):
             bar.close()
 
 
-def _rngs(seed, n_runs):
-    """One Generator per run.  A SeedSequence argument is copied before
-    spawning (``spawn`` advances the object it is called on), so the same
-    seed, int or SeedSequence, always gives the same streams."""
-    if isinstance(seed, np.random.SeedSequence):
-        ss = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
-    else:
-        ss = np.random.SeedSequence(seed)
-    return [np.random.Generator(np.random.PCG64(s)) for s in ss.spawn(n_runs)]
-
-
 def _warn_diverged(diverged, method):
     n = int(np.sum(diverged))
     if n:
@@ -471,8 +461,7 @@ def simulate_sgd(problem: Problem, init: State, t_max: float, method: str = "aut
     check_init(problem, init)
     check_choice("method", method, ("auto", "exact", "full"))
     t_max = check_real("t_max", t_max, positive=True)
-    if exit is not None and not isinstance(exit, Exit):
-        raise ValueError(f"exit must be an mdlib.Exit or None, got {type(exit).__name__}")
+    exit = check_exit(exit)
     t_save = check_t_save(t_save, t_max, lambda tm: time_grid(tm, t_min=min(problem.dt, tm / 2)))
     p, d, n_runs = problem.p, problem.d, init.n_runs
     if method == "auto":
@@ -494,7 +483,7 @@ def simulate_sgd(problem: Problem, init: State, t_max: float, method: str = "aut
         check_every = 1 if cheap else max(1, p // 4)
     check_every = check_int("check_every", check_every, 1)
     t_exit = None if exit is None else np.full(n_runs, np.inf)
-    rngs = _rngs(seed, n_runs)
+    rngs = run_generators(seed, n_runs)
     engine = _ENGINES[method]
     # steps per kernel call (a fraction of a second: keeps Ctrl-C working, costs nothing)
     chunk = max(1, 2**24 // ((p + 1) ** 2 if method == "exact" else p * d))

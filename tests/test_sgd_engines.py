@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import mdlib
+from mdlib._random import run_generators
 from mdlib.chain import _chain_gram
-from mdlib.sgd import _auto_method, _ChainRun, _FullRun, _rngs
+from mdlib.sgd import _auto_method, _ChainRun, _FullRun
 
 # ---------------------------------------------------------------- pinned values
 #
@@ -100,7 +101,7 @@ def test_recorded_values_are_the_state_at_that_step(method, kw):
     tr = mdlib.simulate_sgd(pb, init, n_total * pb.dt, method=method, seed=11, t_save=steps * pb.dt)
     np.testing.assert_array_equal(tr.t, steps * pb.dt)
     engine = _ChainRun if method == "exact" else _FullRun
-    for r, rng in enumerate(_rngs(11, 2)):
+    for r, rng in enumerate(run_generators(11, 2)):
         run = engine(pb, init.coords[r], init.a[r], rng)
         for k, s in enumerate(steps):
             run.advance(int(s) - run.step)
