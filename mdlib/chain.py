@@ -110,8 +110,17 @@ def _chain_gram(Mt, Om, p):
     the coordinates ``Mt`` (transposed: ``Mt[k, i] = C[i, k]``), O(p³).
 
     Each entry is summed over ``k`` in increasing order, as a dot product of
-    two rows of ``C`` would be, but with contiguous, vectorisable loops.
+    two rows of ``C`` would be; at large p the sums run as contiguous,
+    vectorised updates of whole rows of ``Om`` (same order, same result).
     """
+    if p <= 48:  # short rows: plain sums cost less than setting up slices
+        for j in range(1, p + 1):
+            for l in range(1, j + 1):
+                acc = 0.0
+                for k in range(l + 1):
+                    acc += Mt[k, j] * Mt[k, l]
+                Om[j - 1, l - 1] = acc
+        return
     for j in range(p):
         for l in range(j + 1):
             Om[j, l] = 0.0
