@@ -105,6 +105,72 @@ def _full_stats(W, norms2, G, p, d, spherical, m, Q, s):
 
 
 @njit(cache=True, nogil=True, fastmath=True)
+def _full_step(W, norms2, a, G, x, lam, raw, coef, rng, p, d, gamma, delta, spherical, train_a, gram):
+    """One step of d-dimensional SGD, in place (see :func:`_full_run`); False if
+    the run diverged (the state is then left as it was, but for ``x``)."""
+    inv_sqrt_d = 1.0 / np.sqrt(d)
+    sqrt_d = np.sqrt(d)
+    sqrt_delta = np.sqrt(delta)
+    x2 = 0.0
+    for i in range(d):
+        xi = rng.standard_normal() * inv_sqrt_d
+        x[i] = xi
+        x2 += xi * xi
+    for j in range(p):
+        acc = 0.0
+        for i in range(d):
+            acc += W[j, i] * x[i]
+        lam[j] = acc
+    if gram:  # W_j·x, before the rescaling below
+        for j in range(p):
+            raw[j] = lam[j]
+    if spherical:
+        for j in range(p):
+            lam[j] *= sqrt_d / np.sqrt(norms2[j])
+    lam_star = sqrt_d * x[0]
+    f = 0.0
+    for j in range(p):
+        f += a[j] * lam[j] * lam[j]
+    E = f / p - lam_star * lam_star - sqrt_delta * rng.standard_normal()
+    if not np.isfinite(E) or abs(E) > 1e40:
+        return False
+    for j in range(p):
+        cj = gamma * 2.0 / p * E * a[j] * lam[j]
+        if spherical:  # gradient step on the actual weight, expressed on W_j
+            cj *= np.sqrt(norms2[j]) * inv_sqrt_d
+        coef[j] = cj
+        nrm = 0.0
+        for i in range(d):
+            w = W[j, i] - cj * x[i]
+            W[j, i] = w
+            nrm += w * w
+        norms2[j] = nrm
+    if gram:
+        for j in range(p):
+            cj = coef[j]
+            wj = x2 * cj - raw[j]
+            for l in range(j):
+                G[j, l] += wj * coef[l] - cj * raw[l]
+    if train_a:
+        for j in range(p):
+            a[j] -= gamma / (p * d) * E * lam[j] * lam[j]
+    if spherical:
+        # keep the stored directions at norm sqrt(d) now and then, so that
+        # nothing under- or overflows; the weights themselves are unchanged
+        for j in range(p):
+            if norms2[j] > 4.0 * d or norms2[j] < 0.25 * d:
+                s = sqrt_d / np.sqrt(norms2[j])
+                for i in range(d):
+                    W[j, i] *= s
+                norms2[j] = d
+                for l in range(j):
+                    G[j, l] *= s
+                for l in range(j + 1, p):
+                    G[l, j] *= s
+    return True
+
+
+@njit(cache=True, nogil=True)
 def _full_run(W, norms2, a, G, x, lam, raw, coef, m_tmp, Q_tmp, s_tmp, rng, p, d, gamma, delta, spherical, train_a,
               stop, save_steps, m_out, a_out, risk_out, Q_out, store_Q,
               exit_mode, level, check_every, pos, gap_state):
@@ -119,12 +185,10 @@ def _full_run(W, norms2, a, G, x, lam, raw, coef, m_tmp, Q_tmp, s_tmp, rng, p, d
     or the risk criterion at p > 1): with ``λ_j = W_j·x`` and ``|x|²``,
     ``(W_j - c_j x)·(W_l - c_l x)`` is exact; they are recomputed from ``W``
     every d steps, so that rounding drift stays bounded.  ``pos = [step,
-    next save index, steps since G was recomputed (-1: G is stale)]``.  Saves, exit checks and
-    the return value are as in ``mdlib.chain._chain_run``.
+    next save index, steps since G was recomputed (-1: G is stale)]``.
+    Saves, exit checks and the return value are as in
+    ``mdlib.chain._chain_run``.
     """
-    inv_sqrt_d = 1.0 / np.sqrt(d)
-    sqrt_d = np.sqrt(d)
-    sqrt_delta = np.sqrt(delta)
     step = pos[0]
     k = pos[1]
     since_sync = pos[2]
@@ -140,61 +204,9 @@ def _full_run(W, norms2, a, G, x, lam, raw, coef, m_tmp, Q_tmp, s_tmp, rng, p, d
             status = 2
         k += 1
     while status == 0 and step < stop:
-        x2 = 0.0
-        for i in range(d):
-            xi = rng.standard_normal() * inv_sqrt_d
-            x[i] = xi
-            x2 += xi * xi
-        for j in range(p):
-            acc = 0.0
-            for i in range(d):
-                acc += W[j, i] * x[i]
-            lam[j] = acc
-            raw[j] = acc
-        if spherical:
-            for j in range(p):
-                lam[j] *= sqrt_d / np.sqrt(norms2[j])
-        lam_star = sqrt_d * x[0]
-        f = 0.0
-        for j in range(p):
-            f += a[j] * lam[j] * lam[j]
-        E = f / p - lam_star * lam_star - sqrt_delta * rng.standard_normal()
-        if not np.isfinite(E) or abs(E) > 1e40:
+        if not _full_step(W, norms2, a, G, x, lam, raw, coef, rng, p, d, gamma, delta, spherical, train_a, gram):
             status = 2
             break
-        for j in range(p):
-            cj = gamma * 2.0 / p * E * a[j] * lam[j]
-            if spherical:  # gradient step on the actual weight, expressed on W_j
-                cj *= np.sqrt(norms2[j]) * inv_sqrt_d
-            coef[j] = cj
-            nrm = 0.0
-            for i in range(d):
-                w = W[j, i] - cj * x[i]
-                W[j, i] = w
-                nrm += w * w
-            norms2[j] = nrm
-        if gram:
-            for j in range(p):
-                cj = coef[j]
-                wj = x2 * cj - raw[j]
-                for l in range(j):
-                    G[j, l] += wj * coef[l] - cj * raw[l]
-        if train_a:
-            for j in range(p):
-                a[j] -= gamma / (p * d) * E * lam[j] * lam[j]
-        if spherical:
-            # keep the stored directions at norm sqrt(d) now and then, so that
-            # nothing under- or overflows; the weights themselves are unchanged
-            for j in range(p):
-                if norms2[j] > 4.0 * d or norms2[j] < 0.25 * d:
-                    s = sqrt_d / np.sqrt(norms2[j])
-                    for i in range(d):
-                        W[j, i] *= s
-                    norms2[j] = d
-                    for l in range(j):
-                        G[j, l] *= s
-                    for l in range(j + 1, p):
-                        G[l, j] *= s
         step += 1
         if gram:
             since_sync += 1
