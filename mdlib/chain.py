@@ -473,35 +473,14 @@ def _chain_run(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, P_tmp, rng, p, d
 
 
 @njit(cache=True, nogil=True)
-def _chain_run_p1(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, P_tmp, rng, p, d, gamma, delta, spherical, train_a,
-                  stop, save_steps, m_out, a_out, risk_out, Q_out, store_Q,
-                  exit_mode, level, check_every, pos, gap_state):
-    """:func:`_chain_run` written out for p = 1 (same arguments and law).
-
-    With one student the coordinates are ``C = [[1, 0], [m, r]]`` and a step
-    maps the student row ``(m, r)`` to ``(m - u g_0, r - u g_1, -u s)``,
-    whose triangular form is ``(m - u g_0, sqrt((r - u g_1)² + u² s²))``;
-    no rotation is needed.  This is the paper's main case, so it gets its
-    own loop (about twice as fast as the general one).
-    """
+def _p1_steps(rng, c0, c1, aa, step, stop, d, gamma, delta, spherical, train_a, exit_mode, level, check_every,
+              gap_state):
+    """The steps of :func:`_chain_run_p1` from ``step`` to ``stop`` (no saves in
+    between), in a loop of their own; returns ``(c0, c1, a, step, status)``."""
     sqrt_delta = np.sqrt(delta)
     dd, cc = _chisquare_consts(float(d - 2))
-    c00 = Mt[0, 0]
-    c0 = Mt[0, 1]
-    c1 = Mt[1, 1]
-    aa = a[0]
-    step = pos[0]
-    k = pos[1]
-    n_save = save_steps.shape[0]
     status = 0
-    if k < n_save and save_steps[k] == step:
-        m_tmp[0] = c0 * c00
-        Om[0, 0] = c0 * c0 + c1 * c1
-        if not _record(k, m_tmp, Om, a, _risk(m_tmp, Om, a, delta), m_out, a_out, risk_out, Q_out, store_Q):
-            status = 2
-        k += 1
-    next_save = save_steps[k] if k < n_save else -1
-    while status == 0 and step < stop:
+    for _ in range(stop - step):
         g0 = rng.standard_normal()
         g1 = rng.standard_normal()
         s2 = _chisquare(rng, dd, cc)
@@ -523,15 +502,6 @@ def _chain_run_p1(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, P_tmp, rng, p
             c0 *= inv_
             c1 *= inv_
         step += 1
-        if step == next_save:
-            m_tmp[0] = c0 * c00
-            Om[0, 0] = c0 * c0 + c1 * c1
-            a[0] = aa
-            if not _record(k, m_tmp, Om, a, _risk(m_tmp, Om, a, delta), m_out, a_out, risk_out, Q_out, store_Q):
-                status = 2
-                break
-            k += 1
-            next_save = save_steps[k] if k < n_save else -1
         if exit_mode != 0 and step % check_every == 0:
             if exit_mode == 2:
                 cur = level - c0 * c0
@@ -544,6 +514,49 @@ def _chain_run_p1(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, P_tmp, rng, p
                 status = 1
                 break
             gap_state[0] = cur
+    return c0, c1, aa, step, status
+
+
+@njit(cache=True, nogil=True)
+def _chain_run_p1(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, P_tmp, rng, p, d, gamma, delta, spherical, train_a,
+                  stop, save_steps, m_out, a_out, risk_out, Q_out, store_Q,
+                  exit_mode, level, check_every, pos, gap_state):
+    """:func:`_chain_run` written out for p = 1 (same arguments and law).
+
+    With one student the coordinates are ``C = [[1, 0], [m, r]]`` and a step
+    maps the student row ``(m, r)`` to ``(m - u g_0, r - u g_1, -u s)``,
+    whose triangular form is ``(m - u g_0, sqrt((r - u g_1)² + u² s²))``;
+    no rotation is needed.  This is the paper's main case, so it gets its
+    own loop (about twice as fast as the general one).
+    """
+    c00 = Mt[0, 0]
+    c0 = Mt[0, 1]
+    c1 = Mt[1, 1]
+    aa = a[0]
+    step = pos[0]
+    k = pos[1]
+    n_save = save_steps.shape[0]
+    status = 0
+    if k < n_save and save_steps[k] == step:
+        m_tmp[0] = c0 * c00
+        Om[0, 0] = c0 * c0 + c1 * c1
+        if not _record(k, m_tmp, Om, a, _risk(m_tmp, Om, a, delta), m_out, a_out, risk_out, Q_out, store_Q):
+            status = 2
+        k += 1
+    next_save = save_steps[k] if k < n_save else -1
+    while status == 0 and step < stop:
+        # a tight loop up to the next save step (or stop), then the save
+        seg_end = next_save if step < next_save < stop else stop
+        c0, c1, aa, step, status = _p1_steps(rng, c0, c1, aa, step, seg_end, d, gamma, delta, spherical, train_a,
+                                             exit_mode, level, check_every, gap_state)
+        if step == next_save and status != 2:  # (also when the run exits at this very step)
+            m_tmp[0] = c0 * c00
+            Om[0, 0] = c0 * c0 + c1 * c1
+            a[0] = aa
+            if not _record(k, m_tmp, Om, a, _risk(m_tmp, Om, a, delta), m_out, a_out, risk_out, Q_out, store_Q):
+                status = 2
+            k += 1
+            next_save = save_steps[k] if k < n_save else -1
     Mt[0, 1] = c0
     Mt[1, 1] = c1
     a[0] = aa
