@@ -23,6 +23,13 @@ all that the next step can see — are unchanged.  The projection of Eq. 20
 divides each student row by its norm.  The law of ``(m, Q, a)`` along this
 chain is exactly that of d-dimensional SGD, at a cost per step that does
 not depend on ``d``.
+
+Implementation: the kernels store ``Cᵀ`` (``Mt[k, i] = C[i, k]``), so that a
+rotation of two columns of ``C`` combines two contiguous rows of ``Mt``, a
+loop numba vectorises; they also write the saved points (m, a, the risk of
+:mod:`mdlib.risk`, Q) into preallocated arrays and check the exit criterion,
+so a run costs one kernel call per chunk of steps, whatever the number of
+saved points.
 """
 from __future__ import annotations
 
