@@ -50,7 +50,8 @@ def main():
         se_c, se_f = ec.std(ddof=1) / np.sqrt(N_RUNS), ef.std(ddof=1) / np.sqrt(N_RUNS)
         z = abs(ec.mean() - ef.mean()) / np.hypot(se_c, se_f)
         ks = stats.ks_2samp(ec, ef).pvalue
-        ad = stats.anderson_ksamp([ec, ef], method=stats.PermutationMethod(n_resamples=2000, random_state=k)).pvalue
+        ad = stats.anderson_ksamp([ec, ef], variant="midrank",
+                                 method=stats.PermutationMethod(n_resamples=2000, random_state=k)).pvalue
         print(f"| {pb.p} | {pb.d} | {pb.gamma} | {pb.spherical} | {'trained' if pb.train_second_layer else 'fixed'} "
               f"| {crit} | {ec.mean():.4f} ± {se_c:.4f} | {ef.mean():.4f} ± {se_f:.4f} | {z:.2f} "
               f"| {ks:.3f} | {ad:.3f} | {t1 - t0:.1f} s / {t2 - t1:.1f} s |")

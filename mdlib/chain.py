@@ -23,11 +23,20 @@ all that the next step can see — are unchanged.  The projection of Eq. 20
 divides each student row by its norm.  The law of ``(m, Q, a)`` along this
 chain is exactly that of d-dimensional SGD, at a cost per step that does
 not depend on ``d``.
+
+Implementation: the kernels store ``Cᵀ`` (``Mt[k, i] = C[i, k]``), so that a
+rotation of two columns of ``C`` combines two contiguous rows of ``Mt``, a
+loop numba vectorises; they also write the saved points (m, a, the risk of
+:mod:`mdlib.risk`, Q) into preallocated arrays and check the exit criterion,
+so a run costs one kernel call per chunk of steps, whatever the number of
+saved points.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from .risk import _risk, _risk_terms, _risk_total
 
 __all__: list[str] = []  # the public entry point is mdlib.simulate_sgd(method="exact")
 
@@ -62,78 +71,312 @@ def _chisquare(rng, dd, c):
             return 2.0 * dd * v
 
 
+# Loops over slices that start at index 0: numba then proves the indices
+# non-negative and LLVM vectorises them (a loop ``range(k, n)`` with a
+# variable ``k`` stays scalar).  Each element gets the same operations in the
+# same order as in a scalar loop, so the results are bitwise the same.
+
 @njit(cache=True, nogil=True, inline="always")
-def _rotate(M, rows_from, n_rows, i, k, c, s):
-    """Columns (i, k) of M ← (c M_i + s M_k, -s M_i + c M_k) for rows >= rows_from."""
-    for r in range(rows_from, n_rows):
-        x = M[r, i]
-        y = M[r, k]
-        M[r, i] = c * x + s * y
-        M[r, k] = -s * x + c * y
+def _rot(u, w, c, s):
+    """``(u, w) ← (c u + s w, -s u + c w)``, elementwise."""
+    for i in range(u.shape[0]):
+        x = u[i]
+        y = w[i]
+        u[i] = c * x + s * y
+        w[i] = -s * x + c * y
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _axpy(y, x, c):
+    """``y ← y + x c``, elementwise."""
+    for i in range(y.shape[0]):
+        y[i] += x[i] * c
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_squares(y, x):
+    """``y ← y + x²``, elementwise."""
+    for i in range(y.shape[0]):
+        y[i] += x[i] * x[i]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _scale(y, x):
+    """``y ← y x``, elementwise."""
+    for i in range(y.shape[0]):
+        y[i] *= x[i]
+
+
+# ----------------------------------------------------------------------------
+# Overlaps from the coordinates, and the exit criterion
+# ----------------------------------------------------------------------------
+
+@njit(cache=True, nogil=True)
+def _chain_gram(Mt, Om, p):
+    """Student overlaps ``Om[j, l] = Q_jl`` (lower triangle, ``l <= j``) from
+    the coordinates ``Mt`` (transposed: ``Mt[k, i] = C[i, k]``), O(p³).
+
+    Each entry is summed over ``k`` in increasing order, as a dot product of
+    two rows of ``C`` would be; at large p the sums run as contiguous,
+    vectorised updates of whole rows of ``Om`` (same order, same result).
+    """
+    if p <= 48:  # short rows: plain sums cost less than setting up slices
+        for j in range(1, p + 1):
+            for l in range(1, j + 1):
+                acc = 0.0
+                for k in range(l + 1):
+                    acc += Mt[k, j] * Mt[k, l]
+                Om[j - 1, l - 1] = acc
+        return
+    for j in range(p):
+        for l in range(j + 1):
+            Om[j, l] = 0.0
+    for j in range(1, p + 1):
+        for k in range(j + 1):
+            l0 = max(k, 1)
+            _axpy(Om[j - 1, l0 - 1:j], Mt[k, l0:j + 1], Mt[k, j])
 
 
 @njit(cache=True, nogil=True)
-def _chain_gap(C, a, p, mode, level):
-    """Distance to the exit threshold (<= 0 once escaped).
+def _chain_gap(Mt, a, Om, p, mode, level):
+    """Distance to the exit threshold (<= 0 once escaped), from the coordinates.
 
-    mode 1: excess risk (Eq. 6 minus Δ/2) minus ``level``;
+    mode 1: excess risk (Eq. 6 minus Δ/2) minus ``level`` (Om receives the
+    overlaps, recomputed from ``Mt``);
     mode 2: ``level - max_j m_j²`` (App. I).
     """
-    n = p + 1
     if mode == 2:
         best = 0.0
-        for j in range(1, n):
-            v = C[j, 0] * C[j, 0]
+        for j in range(1, p + 1):
+            v = Mt[0, j] * Mt[0, j]
             if v > best:
                 best = v
         return level - best
+    _chain_gram(Mt, Om, p)
     lin = 0.0
     tr = 0.0
     quad = 0.0
-    for j in range(1, n):
-        qjj = 0.0
-        for k in range(j + 1):
-            qjj += C[j, k] * C[j, k]
-        lin += a[j - 1] * (qjj + 2.0 * C[j, 0] * C[j, 0])
+    for j in range(1, p + 1):
+        qjj = Om[j - 1, j - 1]
+        lin += a[j - 1] * (qjj + 2.0 * Mt[0, j] * Mt[0, j])
         tr += a[j - 1] * qjj
         quad += a[j - 1] * a[j - 1] * qjj * qjj
         for l in range(1, j):
-            q = 0.0
-            for k in range(l + 1):
-                q += C[j, k] * C[l, k]
+            q = Om[j - 1, l - 1]
             quad += 2.0 * a[j - 1] * a[l - 1] * q * q
     return 1.5 - lin / p + (tr * tr + 2.0 * quad) / (2.0 * p * p) - level
 
 
-@njit(cache=True, nogil=True)
-def _chain_advance(C, a, M, g, lam, rng, n_steps, p, d, gamma, delta, spherical, train_a,
-                   exit_mode, level, check_every, gap_state):
-    """Advance one run of the chain by up to ``n_steps`` SGD steps, in place.
+# ----------------------------------------------------------------------------
+# Recording
+# ----------------------------------------------------------------------------
 
-    ``M`` (shape (p+1, p+2)), ``g`` (p+2) and ``lam`` (p+1) are work arrays.
-    With ``exit_mode`` 1 or 2 the run stops at the first check (every
-    ``check_every`` steps) where :func:`_chain_gap` is <= 0;
-    ``gap_state[0]`` carries the last gap between calls and receives, on
-    exit, the fraction of the last ``check_every`` steps at which the gap
+@njit(cache=True, nogil=True)
+def _record(k, m, Q, a, risk, m_out, a_out, risk_out, Q_out, store_Q):
+    """Write save point ``k`` (``Q``: its lower triangle).  Returns False,
+    writing nothing, if the values are not finite (a diverged run)."""
+    if not np.isfinite(risk):
+        return False
+    p = m.shape[0]
+    for j in range(p):
+        if not np.isfinite(a[j]):
+            return False
+    for j in range(p):
+        m_out[k, j] = m[j]
+        a_out[k, j] = a[j]
+    risk_out[k] = risk
+    if store_Q:
+        for j in range(p):
+            for l in range(j + 1):
+                Q_out[k, j, l] = Q[j, l]
+                Q_out[k, l, j] = Q[j, l]
+    return True
+
+
+_GRAM_BUFFER = 32  # rank-one terms of overlap updates buffered before they are applied
+
+# reassociation (vectorised reductions) and fused multiply-adds, but NaNs and
+# infinities keep their meaning
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@njit(cache=True, nogil=True)
+def _gram_push(buf, nt, lam, a, kappa, hn2, p):
+    """Buffer the change of the student overlaps in one step as rank-one terms
+    ``x yᵀ`` (rows ``buf[0, t]``, ``buf[1, t]``); returns the new number of
+    terms.  The rescaling of the projection goes in ``buf[2]`` of the step's
+    last term (written by the caller; ones here).
+
+    With ``v = κ a∘λ``, ``κ = (γ/d)(2/p) E``, the student rows move by
+    ``-v_j h``, so ``Ω' = Ω - v λᵀ - λ vᵀ + |h|² v vᵀ = Ω + v wᵀ + w vᵀ`` with
+    ``w = |h|² v/2 - λ`` (two terms), or, when all ``a_j`` are equal (``α``),
+    ``Ω' = Ω + κα(|h|²κα - 2) λλᵀ`` (one term, half the work); then the
+    projection divides row and column j by ``sqrt(nrm_j)`` (``inv_j``).
+    """
+    a0 = a[0]
+    same = True
+    for j in range(p):
+        if a[j] != a0:
+            same = False
+    if same:
+        c = kappa * a0 * (hn2 * kappa * a0 - 2.0)
+        for j in range(p):
+            buf[0, nt, j] = c * lam[j + 1]
+            buf[1, nt, j] = lam[j + 1]
+            buf[2, nt, j] = 1.0
+        return nt + 1
+    for j in range(p):
+        vj = kappa * a[j] * lam[j + 1]
+        wj = 0.5 * hn2 * vj - lam[j + 1]
+        buf[0, nt, j] = vj
+        buf[1, nt, j] = wj
+        buf[0, nt + 1, j] = wj
+        buf[1, nt + 1, j] = vj
+        buf[2, nt, j] = 1.0
+        buf[2, nt + 1, j] = 1.0
+    return nt + 2
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _gram_flush(Om, buf, nt, nrm, inv, P, p, spherical, m, a, delta):
+    """Apply the ``nt`` buffered terms to ``Om`` at once, and return the
+    risk (Eq. 6) of the overlaps ``m``, ``Om`` and second layer ``a``,
+    computed on the way (each row is read once).
+
+    After steps ``Ω ← D_s (Ω + Σ_{t in s} x_t y_tᵀ) D_s``:
+    ``Ω = P Ω P + Σ_t (P_t x_t)(P_t y_t)ᵀ``, with ``P_t`` the product of the
+    rescalings from the step of term ``t`` on and ``P`` that of all of them.
+    The arithmetic is that of separate updates, O(nt p²), but each row of
+    ``Om`` is read and written once per flush and takes four terms per pass:
+    at large p the memory traffic, not the arithmetic, is what costs.  The
+    diagonal is set from the row norms ``nrm`` of the coordinates after the
+    last step.
+    """
+    X = buf[0]
+    Y = buf[1]
+    lin = 0.0
+    tr = 0.0
+    quad = 0.0
+    if spherical:
+        for j in range(p):
+            P[j] = 1.0
+        for t in range(nt - 1, -1, -1):
+            for j in range(p):
+                P[j] *= buf[2, t, j]
+                X[t, j] *= P[j]
+                Y[t, j] *= P[j]
+    for j in range(p):
+        row = Om[j, :j]
+        if spherical:
+            pj = P[j]
+            Pl = P[:j]
+            for l in range(j):
+                row[l] *= pj * Pl[l]
+        t = 0
+        while t + 4 <= nt:
+            x0, x1, x2, x3 = X[t, j], X[t + 1, j], X[t + 2, j], X[t + 3, j]
+            Y0, Y1, Y2, Y3 = Y[t, :j], Y[t + 1, :j], Y[t + 2, :j], Y[t + 3, :j]
+            for l in range(j):
+                row[l] += x0 * Y0[l] + x1 * Y1[l] + x2 * Y2[l] + x3 * Y3[l]
+            t += 4
+        while t < nt:
+            x0 = X[t, j]
+            Y0 = Y[t, :j]
+            for l in range(j):
+                row[l] += x0 * Y0[l]
+            t += 1
+        Om[j, j] = nrm[j + 1] * inv[j + 1] * inv[j + 1] if spherical else nrm[j + 1]
+        x, y, z = _risk_terms(j, m, Om[j], a)
+        lin += x
+        tr += y
+        quad += z
+    return _risk_total(lin, tr, quad, p, delta)
+
+
+@njit(cache=True, nogil=True)
+def _chain_save(k, Mt, a, Om, om_valid, buf, nb, nrm, inv, P, m, p, spherical, delta,
+                m_out, a_out, risk_out, Q_out, store_Q):
+    """Record save point ``k`` of the general chain: the overlaps are those kept
+    up to date (``om_valid``: the buffered terms are applied now) or are
+    recomputed from the coordinates.  Returns False for a diverged run."""
+    for j in range(p):
+        m[j] = Mt[0, j + 1] * Mt[0, 0]
+    if om_valid:
+        risk = _gram_flush(Om, buf, nb, nrm, inv, P, p, spherical, m, a, delta)
+    else:
+        _chain_gram(Mt, Om, p)
+        risk = _risk(m, Om, a, delta)
+    return _record(k, m, Om, a, risk, m_out, a_out, risk_out, Q_out, store_Q)
+
+
+# ----------------------------------------------------------------------------
+# The kernels
+# ----------------------------------------------------------------------------
+
+@njit(cache=True, nogil=True)
+def _chain_run(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, P_tmp, rng, p, d, gamma, delta, spherical, train_a,
+               stop, save_steps, m_out, a_out, risk_out, Q_out, store_Q,
+               exit_mode, level, check_every, pos, gap_state):
+    """Advance one run of the chain up to step ``stop``, in place, recording
+    and checking for the exit on the way.
+
+    State: ``Mt`` (p+2, p+1), the coordinates transposed (``Mt[k, i] = C[i, k]``,
+    last row zero between steps), and ``a``; ``pos = [step, next save index,
+    Om valid, steps since Om was recomputed, terms buffered]``.  ``Om`` (p, p)
+    holds the student overlaps when they are being kept up to date, with the
+    last few steps in ``buf`` (3, B, p).  ``g, lam, cs, sn, nrm, inv, m_tmp,
+    P_tmp`` are work arrays.
+
+    At every step ``save_steps[k]`` the state is written into row ``k`` of
+    ``m_out, a_out, risk_out`` (and ``Q_out`` if ``store_Q``).  Before a save
+    step closer than about p/2 steps the overlaps are updated at O(p²) per
+    step (:func:`_gram_push`, :func:`_gram_flush`); otherwise they are
+    recomputed at the save step (O(p³), :func:`_chain_gram`), which also
+    bounds rounding drift.
+
+    With ``exit_mode`` 1 or 2, at every step that is a multiple of
+    ``check_every`` the gap (:func:`_chain_gap`) is computed; the run stops
+    once it is <= 0, and ``gap_state[0]`` (the previous gap until then)
+    receives the fraction of the last ``check_every`` steps at which it
     crossed zero (linear interpolation).
 
-    Returns ``(steps_done, status)`` with status 0 (ran all steps),
-    1 (escaped), 2 (diverged).
+    Returns status 0 (reached ``stop``), 1 (exited), 2 (diverged).
     """
     n = p + 1
     sqrt_delta = np.sqrt(delta)
     dd, cc = _chisquare_consts(float(d - n))
-    for step in range(n_steps):
+    step = pos[0]
+    k = pos[1]
+    om_valid = pos[2] != 0
+    since_sync = pos[3]
+    nb = pos[4]
+    n_save = save_steps.shape[0]
+    status = 0
+    if k < n_save and save_steps[k] == step:
+        if not _chain_save(k, Mt, a, Om, om_valid, buf, nb, nrm, inv, P_tmp, m_tmp, p, spherical, delta,
+                           m_out, a_out, risk_out, Q_out, store_Q):
+            status = 2
+        if not om_valid:
+            om_valid, since_sync = True, 0
+        nb = 0
+        k += 1
+    # keep the overlaps up to date (O(p²) per step) only until a save step
+    # closer than about p/2 steps, otherwise recompute them there (O(p³))
+    keep = k < n_save and 2 * (save_steps[k] - step) <= n
+    while status == 0 and step < stop:
+        if keep and not om_valid:
+            _chain_gram(Mt, Om, p)
+            om_valid, since_sync, nb = True, 0, 0
+        om_valid = keep
         # --- sample: coordinates g of sqrt(d) x in the frame, and |ξ_⊥|
-        for k in range(n):
-            g[k] = rng.standard_normal()
-        g[n] = np.sqrt(_chisquare(rng, dd, cc))
-        # --- local fields (λ*, λ) = C g  (C lower triangular)
         for i in range(n):
-            acc = 0.0
-            for k in range(i + 1):
-                acc += C[i, k] * g[k]
-            lam[i] = acc
+            g[i] = rng.standard_normal()
+        g[n] = np.sqrt(_chisquare(rng, dd, cc))
+        # --- local fields (λ*, λ) = C g  (C lower triangular; row i of Mt is column i of C)
+        for i in range(n):
+            lam[i] = 0.0
+        for kk in range(n):
+            _axpy(lam[kk:], Mt[kk, kk:n], g[kk])
         f = 0.0
         for j in range(1, n):
             f += a[j - 1] * lam[j] * lam[j]
@@ -141,84 +384,110 @@ def _chain_advance(C, a, M, g, lam, rng, n_steps, p, d, gamma, delta, spherical,
         if delta > 0.0:
             E -= sqrt_delta * rng.standard_normal()
         if not np.isfinite(E) or abs(E) > 1e40:
-            return step, 2
-        # --- M = [C, 0]; phase 1: rotate h = g onto |h| e_0 (columns from the bottom)
-        for i in range(n):
-            for k in range(n):
-                M[i, k] = C[i, k]
-            M[i, n] = 0.0
-        for k in range(n - 1, -1, -1):
-            x = g[k]
-            y = g[k + 1]
+            status = 2
+            break
+        # --- phase 1: rotate h = g onto |h| e_0 (rotations of columns of C from the
+        # bottom); the angles depend on g only
+        for kk in range(n - 1, -1, -1):
+            x = g[kk]
+            y = g[kk + 1]
             r = np.sqrt(x * x + y * y)
             if r == 0.0:
+                cs[kk] = 2.0  # marks "no rotation"
                 continue
-            c = x / r
-            s = y / r
-            g[k] = r
-            g[k + 1] = 0.0
-            _rotate(M, k, n, k, k + 1, c, s)
-        # --- rank-one move: only column 0 changes, by -|h| u
+            cs[kk] = x / r
+            sn[kk] = y / r
+            g[kk] = r
+            g[kk + 1] = 0.0
+        for kk in range(n - 1, -1, -1):
+            c = cs[kk]
+            if c == 2.0:
+                continue
+            _rot(Mt[kk, kk:], Mt[kk + 1, kk:], c, sn[kk])
+        # --- rank-one move: only column 0 of C changes, by -|h| u
         hn = g[0]
         scale = gamma / d * 2.0 / p * E * hn
+        if keep:  # (with a before the second layer moves)
+            nb = _gram_push(buf, nb, lam, a, gamma / d * 2.0 / p * E, hn * hn, p)
         for j in range(1, n):
-            M[j, 0] -= scale * a[j - 1] * lam[j]
+            Mt[0, j] -= scale * a[j - 1] * lam[j]
         # --- second layer: a_j ← a_j - (γ/d)(1/p) E λ_j²
         if train_a:
             for j in range(1, n):
                 a[j - 1] -= gamma / (p * d) * E * lam[j] * lam[j]
-        # --- phase 2: kill the superdiagonal (lower Hessenberg -> lower triangular)
-        for k in range(n):
-            x = M[k, k]
-            y = M[k, k + 1]
-            if y == 0.0:
-                continue
-            r = np.sqrt(x * x + y * y)
-            c = x / r
-            s = y / r
-            _rotate(M, k, n, k, k + 1, c, s)
-            M[k, k + 1] = 0.0
-        for i in range(n):
-            for k in range(i + 1):
-                C[i, k] = M[i, k]
-        # the teacher never moves: remove rounding drift of row 0
-        C[0, 0] = 1.0
-        # --- projection on the sphere (Eq. 20)
+        # --- phase 2: kill the superdiagonal of C (lower Hessenberg -> lower
+        # triangular); row kk of Mt is final after rotation kk: accumulate the
+        # squared norms of the rows of C on the way
+        norms = spherical or keep
+        if norms:
+            for i in range(n):
+                nrm[i] = 0.0
+        for kk in range(n):
+            x = Mt[kk, kk]
+            y = Mt[kk + 1, kk]
+            if y != 0.0:
+                r = np.sqrt(x * x + y * y)
+                _rot(Mt[kk, kk:], Mt[kk + 1, kk:], x / r, y / r)
+                Mt[kk + 1, kk] = 0.0
+            if norms:
+                i0 = max(kk, 1)
+                _add_squares(nrm[i0:], Mt[kk, i0:])
+        # the teacher never moves: remove rounding drift of its coordinate
+        Mt[0, 0] = 1.0
+        # --- projection on the sphere (Eq. 20): each student row of C divided by its norm
         if spherical:
             for i in range(1, n):
-                nrm = 0.0
-                for k in range(i + 1):
-                    nrm += C[i, k] * C[i, k]
-                inv = 1.0 / np.sqrt(nrm)
-                for k in range(i + 1):
-                    C[i, k] *= inv
-        if exit_mode != 0 and (step + 1) % check_every == 0:
-            cur = _chain_gap(C, a, p, exit_mode, level)
+                inv[i] = 1.0 / np.sqrt(nrm[i])
+            for kk in range(n):
+                i0 = max(kk, 1)
+                _scale(Mt[kk, i0:], inv[i0:])
+        if keep:
+            if spherical:
+                for j in range(p):
+                    buf[2, nb - 1, j] = inv[j + 1]
+            if nb > buf.shape[1] - 2:
+                _gram_flush(Om, buf, nb, nrm, inv, P_tmp, p, spherical, m_tmp, a, delta)
+                nb = 0
+            since_sync += 1
+        step += 1
+        if k < n_save and save_steps[k] == step:
+            if not _chain_save(k, Mt, a, Om, om_valid, buf, nb, nrm, inv, P_tmp, m_tmp, p, spherical, delta,
+                               m_out, a_out, risk_out, Q_out, store_Q):
+                status = 2
+                break
+            if not om_valid:
+                om_valid, since_sync = True, 0
+            nb = 0
+            k += 1
+            # (recomputed now and then, so that rounding drift stays bounded)
+            keep = k < n_save and 2 * (save_steps[k] - step) <= n and since_sync < 64 * n
+        if exit_mode != 0 and step % check_every == 0:
+            cur = _chain_gap(Mt, a, Om, p, exit_mode, level)
+            if exit_mode == 1:  # Om now holds the overlaps recomputed from Mt
+                om_valid, since_sync, nb = True, 0, 0
             if cur <= 0.0:
                 prev = gap_state[0]
                 gap_state[0] = prev / (prev - cur) if prev > 0.0 else 1.0
-                return step + 1, 1
+                status = 1
+                break
             gap_state[0] = cur
-    return n_steps, 0
+    pos[0] = step
+    pos[1] = k
+    pos[2] = 1 if om_valid else 0
+    pos[3] = since_sync
+    pos[4] = nb
+    return status
 
 
 @njit(cache=True, nogil=True)
-def _chain_advance_p1(C, a, M, g, lam, rng, n_steps, p, d, gamma, delta, spherical, train_a,
-                      exit_mode, level, check_every, gap_state):
-    """``_chain_advance`` written out for p = 1 (same arguments and law).
-
-    With one student the coordinates are ``C = [[1, 0], [m, r]]`` and a step
-    maps the student row ``(m, r)`` to ``(m - u g_0, r - u g_1, -u s)``,
-    whose triangular form is ``(m - u g_0, sqrt((r - u g_1)² + u² s²))``;
-    no rotation is needed.  This is the paper's main case, so it gets its
-    own loop (about twice as fast as the general one).
-    """
+def _p1_steps(rng, c0, c1, aa, step, stop, d, gamma, delta, spherical, train_a, exit_mode, level, check_every,
+              gap_state):
+    """The steps of :func:`_chain_run_p1` from ``step`` to ``stop`` (no saves in
+    between), in a loop of their own; returns ``(c0, c1, a, step, status)``."""
     sqrt_delta = np.sqrt(delta)
     dd, cc = _chisquare_consts(float(d - 2))
-    c0 = C[1, 0]
-    c1 = C[1, 1]
-    aa = a[0]
-    for step in range(n_steps):
+    status = 0
+    for _ in range(stop - step):
         g0 = rng.standard_normal()
         g1 = rng.standard_normal()
         s2 = _chisquare(rng, dd, cc)
@@ -227,10 +496,8 @@ def _chain_advance_p1(C, a, M, g, lam, rng, n_steps, p, d, gamma, delta, spheric
         if delta > 0.0:
             E -= sqrt_delta * rng.standard_normal()
         if not np.isfinite(E) or abs(E) > 1e40:
-            C[1, 0] = c0
-            C[1, 1] = c1
-            a[0] = aa
-            return step, 2
+            status = 2
+            break
         u = gamma / d * 2.0 * E * aa * lam_
         if train_a:
             aa -= gamma / d * E * lam_ * lam_
@@ -238,10 +505,11 @@ def _chain_advance_p1(C, a, M, g, lam, rng, n_steps, p, d, gamma, delta, spheric
         t = c1 - u * g1
         c1 = np.sqrt(t * t + u * u * s2)
         if spherical:
-            inv = 1.0 / np.sqrt(c0 * c0 + c1 * c1)
-            c0 *= inv
-            c1 *= inv
-        if exit_mode != 0 and (step + 1) % check_every == 0:
+            inv_ = 1.0 / np.sqrt(c0 * c0 + c1 * c1)
+            c0 *= inv_
+            c1 *= inv_
+        step += 1
+        if exit_mode != 0 and step % check_every == 0:
             if exit_mode == 2:
                 cur = level - c0 * c0
             else:
@@ -250,26 +518,55 @@ def _chain_advance_p1(C, a, M, g, lam, rng, n_steps, p, d, gamma, delta, spheric
             if cur <= 0.0:
                 prev = gap_state[0]
                 gap_state[0] = prev / (prev - cur) if prev > 0.0 else 1.0
-                C[1, 0] = c0
-                C[1, 1] = c1
-                a[0] = aa
-                return step + 1, 1
+                status = 1
+                break
             gap_state[0] = cur
-    C[1, 0] = c0
-    C[1, 1] = c1
-    a[0] = aa
-    return n_steps, 0
+    return c0, c1, aa, step, status
 
 
 @njit(cache=True, nogil=True)
-def _chain_stats(C, m, Q):
-    """m_j = C_j·C_0, Q_jl = C_j·C_l (rows 1..p) into preallocated arrays."""
-    n = C.shape[0]
-    for j in range(1, n):
-        m[j - 1] = C[j, 0] * C[0, 0]
-        for l in range(1, j + 1):
-            acc = 0.0
-            for k in range(l + 1):
-                acc += C[j, k] * C[l, k]
-            Q[j - 1, l - 1] = acc
-            Q[l - 1, j - 1] = acc
+def _chain_run_p1(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, P_tmp, rng, p, d, gamma, delta, spherical, train_a,
+                  stop, save_steps, m_out, a_out, risk_out, Q_out, store_Q,
+                  exit_mode, level, check_every, pos, gap_state):
+    """:func:`_chain_run` written out for p = 1 (same arguments and law).
+
+    With one student the coordinates are ``C = [[1, 0], [m, r]]`` and a step
+    maps the student row ``(m, r)`` to ``(m - u g_0, r - u g_1, -u s)``,
+    whose triangular form is ``(m - u g_0, sqrt((r - u g_1)² + u² s²))``;
+    no rotation is needed.  This is the paper's main case, so it gets its
+    own loop (about twice as fast as the general one).
+    """
+    c00 = Mt[0, 0]
+    c0 = Mt[0, 1]
+    c1 = Mt[1, 1]
+    aa = a[0]
+    step = pos[0]
+    k = pos[1]
+    n_save = save_steps.shape[0]
+    status = 0
+    if k < n_save and save_steps[k] == step:
+        m_tmp[0] = c0 * c00
+        Om[0, 0] = c0 * c0 + c1 * c1
+        if not _record(k, m_tmp, Om, a, _risk(m_tmp, Om, a, delta), m_out, a_out, risk_out, Q_out, store_Q):
+            status = 2
+        k += 1
+    next_save = save_steps[k] if k < n_save else -1
+    while status == 0 and step < stop:
+        # a tight loop up to the next save step (or stop), then the save
+        seg_end = next_save if step < next_save < stop else stop
+        c0, c1, aa, step, status = _p1_steps(rng, c0, c1, aa, step, seg_end, d, gamma, delta, spherical, train_a,
+                                             exit_mode, level, check_every, gap_state)
+        if step == next_save and status != 2:  # (also when the run exits at this very step)
+            m_tmp[0] = c0 * c00
+            Om[0, 0] = c0 * c0 + c1 * c1
+            a[0] = aa
+            if not _record(k, m_tmp, Om, a, _risk(m_tmp, Om, a, delta), m_out, a_out, risk_out, Q_out, store_Q):
+                status = 2
+            k += 1
+            next_save = save_steps[k] if k < n_save else -1
+    Mt[0, 1] = c0
+    Mt[1, 1] = c1
+    a[0] = aa
+    pos[0] = step
+    pos[1] = k
+    return status

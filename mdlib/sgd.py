@@ -1,18 +1,23 @@
 r"""One-pass SGD: full-dimensional simulation and the driver shared with the exact chain.
 
 ``simulate_sgd(problem, init, t_max, method=...)`` runs SGD and returns a
-:class:`~mdlib.trajectory.Trajectory`; ``sgd_exit_times`` runs it only until
-each run escapes mediocrity and returns the exit times (Eq. 9), which is
-what exit-time statistics need.
+:class:`~mdlib.trajectory.Trajectory`; with ``exit=Exit(T, criterion)`` every
+run stops at its exit from mediocrity (Eq. 9) and ``Trajectory.t_exit``
+holds the exit times.  ``sgd_exit_times`` is the short form for exit times
+only.
 
 ``method="full"`` moves d-dimensional weight vectors (the ground truth);
 ``method="exact"`` moves the exact low-dimensional chain of
-:mod:`mdlib.chain`, whose law is the same at a cost independent of d.
+:mod:`mdlib.chain`, whose law is the same at a cost independent of d;
+``method="auto"`` (the default) takes the cheaper of the two for the given
+``(p, d)``.
 
 Implementation notes: every run owns a ``numpy.random.Generator`` spawned
-from one ``SeedSequence``, so results are bitwise reproducible for a given
-seed whatever the number of threads; runs are spread over threads running
-GIL-free numba kernels.
+from one ``SeedSequence`` (``mdlib._random``), so results are bitwise
+reproducible for a given seed whatever the number of threads; runs are
+spread over threads running GIL-free numba kernels.  The kernels record
+the saved time points themselves, into preallocated arrays, and stop at the
+exit; there is no Python call per saved point.
 """
 from __future__ import annotations
 
@@ -23,11 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
-from .chain import _chain_advance, _chain_advance_p1, _chain_gap, _chain_stats
-from ._validate import check_int, check_real
+from ._random import run_generators
+from ._validate import check_choice, check_exit, check_init, check_int, check_real, check_t_save
+from .chain import _GRAM_BUFFER, _chain_gap, _chain_gram, _chain_run, _chain_run_p1, _record
 from .problem import Problem, State
-from .risk import population_risk
-from .trajectory import Trajectory, time_grid
+from .risk import _risk
+from .trajectory import Exit, Trajectory, time_grid
 
 __all__ = ["simulate_sgd", "sgd_exit_times"]
 
@@ -36,9 +42,24 @@ __all__ = ["simulate_sgd", "sgd_exit_times"]
 # Full-dimensional kernel
 # ----------------------------------------------------------------------------
 
+@njit(cache=True, nogil=True, fastmath=True)
+def _full_gram(W, G, p, n_cols):
+    """``G[j, l] = W_j·W_l`` for ``l < j`` (the diagonal is ``norms2``), from
+    the first ``n_cols`` coordinates (the others being zero), O(p² n_cols)."""
+    for j in range(p):
+        for l in range(j):
+            acc = 0.0
+            for i in range(n_cols):
+                acc += W[j, i] * W[l, i]
+            G[j, l] = acc
+
+
 @njit(cache=True, nogil=True)
-def _full_gap(W, norms2, a, p, d, spherical, mode, level):
-    """Distance to the exit threshold (<= 0 once escaped); see ``_chain_gap``."""
+def _full_gap(W, norms2, G, a, p, d, spherical, mode, level):
+    """Distance to the exit threshold (<= 0 once escaped); see ``mdlib.chain._chain_gap``.
+
+    ``G`` holds the off-diagonal inner products ``W_j·W_l`` (lower triangle).
+    """
     m2max = 0.0
     lin = 0.0
     tr = 0.0
@@ -53,9 +74,7 @@ def _full_gap(W, norms2, a, p, d, spherical, mode, level):
             tr += a[j] * qjj
             quad += a[j] * a[j] * qjj * qjj
             for l in range(j):
-                q = 0.0
-                for i in range(d):
-                    q += W[j, i] * W[l, i]
+                q = G[j, l]
                 q /= d
                 if spherical:
                     q *= d / np.sqrt(norms2[j] * norms2[l])
@@ -65,113 +84,211 @@ def _full_gap(W, norms2, a, p, d, spherical, mode, level):
     return 1.5 - lin / p + (tr * tr + 2.0 * quad) / (2.0 * p * p) - level
 
 
+@njit(cache=True, nogil=True)
+def _full_stats(W, norms2, G, p, d, spherical, m, Q, s):
+    """m and Q (lower triangle) of the weights ``sqrt(d) W_j/|W_j|`` (projected)
+    or ``W_j``; ``s`` (p) is a work array."""
+    for j in range(p):
+        s[j] = 1.0 / np.sqrt(norms2[j]) if spherical else 1.0 / d
+    for j in range(p):
+        if spherical:
+            m[j] = W[j, 0] * np.sqrt(d / norms2[j]) / np.sqrt(d)
+            Q[j, j] = 1.0
+            sj = s[j]
+            for l in range(j):
+                Q[j, l] = G[j, l] * sj * s[l]
+        else:
+            m[j] = W[j, 0] / np.sqrt(d)
+            Q[j, j] = norms2[j] / d
+            for l in range(j):
+                Q[j, l] = G[j, l] / d
+
+
 @njit(cache=True, nogil=True, fastmath=True)
-def _full_advance(W, norms2, a, x, lam, rng, n_steps, p, d, gamma, delta, spherical, train_a,
-                  exit_mode, level, check_every, gap_state):
-    """Advance d-dimensional SGD by up to ``n_steps`` steps, in place.
+def _full_step(W, norms2, a, G, x, lam, raw, coef, rng, p, d, gamma, delta, spherical, train_a, gram):
+    """One step of d-dimensional SGD, in place (see :func:`_full_run`); False if
+    the run diverged (the state is then left as it was, but for ``x``)."""
+    inv_sqrt_d = 1.0 / np.sqrt(d)
+    sqrt_d = np.sqrt(d)
+    sqrt_delta = np.sqrt(delta)
+    x2 = 0.0
+    for i in range(d):
+        xi = rng.standard_normal() * inv_sqrt_d
+        x[i] = xi
+        x2 += xi * xi
+    for j in range(p):
+        acc = 0.0
+        for i in range(d):
+            acc += W[j, i] * x[i]
+        lam[j] = acc
+    if gram:  # W_j·x, before the rescaling below
+        for j in range(p):
+            raw[j] = lam[j]
+    if spherical:
+        for j in range(p):
+            lam[j] *= sqrt_d / np.sqrt(norms2[j])
+    lam_star = sqrt_d * x[0]
+    f = 0.0
+    for j in range(p):
+        f += a[j] * lam[j] * lam[j]
+    E = f / p - lam_star * lam_star - sqrt_delta * rng.standard_normal()
+    if not np.isfinite(E) or abs(E) > 1e40:
+        return False
+    for j in range(p):
+        cj = gamma * 2.0 / p * E * a[j] * lam[j]
+        if spherical:  # gradient step on the actual weight, expressed on W_j
+            cj *= np.sqrt(norms2[j]) * inv_sqrt_d
+        coef[j] = cj
+        nrm = 0.0
+        for i in range(d):
+            w = W[j, i] - cj * x[i]
+            W[j, i] = w
+            nrm += w * w
+        norms2[j] = nrm
+    if gram:
+        for j in range(p):
+            cj = coef[j]
+            wj = x2 * cj - raw[j]
+            for l in range(j):
+                G[j, l] += wj * coef[l] - cj * raw[l]
+    if train_a:
+        for j in range(p):
+            a[j] -= gamma / (p * d) * E * lam[j] * lam[j]
+    if spherical:
+        # keep the stored directions at norm sqrt(d) now and then, so that
+        # nothing under- or overflows; the weights themselves are unchanged
+        for j in range(p):
+            if norms2[j] > 4.0 * d or norms2[j] < 0.25 * d:
+                s = sqrt_d / np.sqrt(norms2[j])
+                for i in range(d):
+                    W[j, i] *= s
+                norms2[j] = d
+                for l in range(j):
+                    G[j, l] *= s
+                for l in range(j + 1, p):
+                    G[l, j] *= s
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _full_run(W, norms2, a, G, x, lam, raw, coef, m_tmp, Q_tmp, s_tmp, rng, p, d, gamma, delta, spherical, train_a,
+              stop, save_steps, m_out, a_out, risk_out, Q_out, store_Q,
+              exit_mode, level, check_every, pos, gap_state):
+    """Advance d-dimensional SGD up to step ``stop``, in place, recording and
+    checking for the exit on the way.
 
     The teacher is ``w* = sqrt(d) e_0`` (any fixed direction is equivalent by
     rotation invariance).  In projected mode ``W`` holds unnormalised
     directions and ``norms2`` their squared norms; the weights are
-    ``sqrt(d) W_j / |W_j|``.  Exit checks and the return value are as in
-    ``mdlib.chain._chain_advance``.
+    ``sqrt(d) W_j / |W_j|``.  ``G`` holds the inner products ``W_j·W_l``
+    (l < j), kept up to date at O(p²) per step when they are needed (saves,
+    or the risk criterion at p > 1): with ``λ_j = W_j·x`` and ``|x|²``,
+    ``(W_j - c_j x)·(W_l - c_l x)`` is exact; they are recomputed from ``W``
+    every d steps, so that rounding drift stays bounded.  ``pos = [step,
+    next save index, steps since G was recomputed (-1: G is stale)]``.
+    Saves, exit checks and the return value are as in
+    ``mdlib.chain._chain_run``.
     """
-    inv_sqrt_d = 1.0 / np.sqrt(d)
-    sqrt_d = np.sqrt(d)
-    sqrt_delta = np.sqrt(delta)
-    for step in range(n_steps):
-        x2 = 0.0
-        for i in range(d):
-            xi = rng.standard_normal() * inv_sqrt_d
-            x[i] = xi
-            x2 += xi * xi
-        for j in range(p):
-            acc = 0.0
-            for i in range(d):
-                acc += W[j, i] * x[i]
-            lam[j] = acc
-        if spherical:
-            for j in range(p):
-                lam[j] *= sqrt_d / np.sqrt(norms2[j])
-        lam_star = sqrt_d * x[0]
-        f = 0.0
-        for j in range(p):
-            f += a[j] * lam[j] * lam[j]
-        E = f / p - lam_star * lam_star - sqrt_delta * rng.standard_normal()
-        if not np.isfinite(E) or abs(E) > 1e40:
-            return step, 2
-        for j in range(p):
-            coef = gamma * 2.0 / p * E * a[j] * lam[j]
-            if spherical:  # gradient step on the actual weight, expressed on W_j
-                coef *= np.sqrt(norms2[j]) * inv_sqrt_d
-            nrm = 0.0
-            for i in range(d):
-                w = W[j, i] - coef * x[i]
-                W[j, i] = w
-                nrm += w * w
-            norms2[j] = nrm
-        if train_a:
-            for j in range(p):
-                a[j] -= gamma / (p * d) * E * lam[j] * lam[j]
-        if spherical:
-            # keep the stored directions at norm sqrt(d) now and then, so that
-            # nothing under- or overflows; the weights themselves are unchanged
-            for j in range(p):
-                if norms2[j] > 4.0 * d or norms2[j] < 0.25 * d:
-                    s = sqrt_d / np.sqrt(norms2[j])
-                    for i in range(d):
-                        W[j, i] *= s
-                    norms2[j] = d
-        if exit_mode != 0 and (step + 1) % check_every == 0:
-            cur = _full_gap(W, norms2, a, p, d, spherical, exit_mode, level)
+    step = pos[0]
+    k = pos[1]
+    since_sync = pos[2]
+    n_save = save_steps.shape[0]
+    gram = p > 1 and (n_save > k or exit_mode == 1)
+    if gram and since_sync < 0:  # G was left behind (or never computed)
+        _full_gram(W, G, p, d)
+        since_sync = 0
+    status = 0
+    if k < n_save and save_steps[k] == step:
+        _full_stats(W, norms2, G, p, d, spherical, m_tmp, Q_tmp, s_tmp)
+        if not _record(k, m_tmp, Q_tmp, a, _risk(m_tmp, Q_tmp, a, delta), m_out, a_out, risk_out, Q_out, store_Q):
+            status = 2
+        k += 1
+    while status == 0 and step < stop:
+        if not _full_step(W, norms2, a, G, x, lam, raw, coef, rng, p, d, gamma, delta, spherical, train_a, gram):
+            status = 2
+            break
+        step += 1
+        if gram:
+            since_sync += 1
+            if since_sync >= d:
+                _full_gram(W, G, p, d)
+                since_sync = 0
+        if k < n_save and save_steps[k] == step:
+            _full_stats(W, norms2, G, p, d, spherical, m_tmp, Q_tmp, s_tmp)
+            if not _record(k, m_tmp, Q_tmp, a, _risk(m_tmp, Q_tmp, a, delta), m_out, a_out, risk_out, Q_out, store_Q):
+                status = 2
+                break
+            k += 1
+        if exit_mode != 0 and step % check_every == 0:
+            cur = _full_gap(W, norms2, G, a, p, d, spherical, exit_mode, level)
             if cur <= 0.0:
                 prev = gap_state[0]
                 gap_state[0] = prev / (prev - cur) if prev > 0.0 else 1.0
-                return step + 1, 1
+                status = 1
+                break
             gap_state[0] = cur
-    return n_steps, 0
-
-
-def _full_stats(W, norms2, spherical, d):
-    Wn = W * (np.sqrt(d / norms2)[:, None] if spherical else 1.0)
-    m = Wn[:, 0] / np.sqrt(d)
-    Q = Wn @ Wn.T / d
-    if spherical:
-        np.fill_diagonal(Q, 1.0)
-    return m, Q
+    pos[0] = step
+    pos[1] = k
+    pos[2] = since_sync if gram else -1
+    return status
 
 
 # ----------------------------------------------------------------------------
 # Per-run engines: a common interface over the two kernels
 # ----------------------------------------------------------------------------
 
+def _no_saves(p):
+    """Empty output arrays: a run that records nothing."""
+    return np.zeros(0, np.int64), np.zeros((0, p)), np.zeros((0, p)), np.zeros(0), np.zeros((0, p, p)), False
+
+
 class _ChainRun:
+    """One run of the exact chain (:mod:`mdlib.chain`): its state and kernel."""
+
     def __init__(self, problem, coords, a, rng, generic=False):
         p = problem.p
-        self.kernel = _chain_advance_p1 if (p == 1 and not generic) else _chain_advance
+        n = p + 1
+        self.kernel = _chain_run_p1 if (p == 1 and not generic) else _chain_run
         self.pb, self.rng = problem, rng
-        self.C, self.a = coords.copy(), a.copy()
-        self.M = np.zeros((p + 1, p + 2))
-        self.g = np.zeros(p + 2)
-        self.lam = np.zeros(p + 1)
-        self.m, self.Q = np.zeros(p), np.zeros((p, p))
+        self.Mt = np.zeros((n + 1, n))  # coordinates, transposed: Mt[k, i] = C[i, k]
+        self.Mt[:n] = coords.T
+        self.a = a.copy()
+        self.Om = np.zeros((p, p))
+        self.work = (np.zeros((3, _GRAM_BUFFER, p)), np.zeros(n + 1), np.zeros(n), np.zeros(n), np.zeros(n),
+                     np.zeros(n), np.zeros(n), np.zeros(p), np.zeros(p))
+        self.pos = np.zeros(5, np.int64)
         self.gap_state = np.zeros(1)
 
-    def advance(self, n, exit_mode=0, level=0.0, check_every=1):
+    @property
+    def step(self):
+        return int(self.pos[0])
+
+    def run(self, stop, saves, exit_mode=0, level=0.0, check_every=1):
         pb = self.pb
-        return self.kernel(self.C, self.a, self.M, self.g, self.lam, self.rng, n, pb.p, pb.d,
-                              pb.gamma, pb.delta, pb.spherical, pb.train_second_layer,
-                              exit_mode, level, check_every, self.gap_state)
+        return self.kernel(self.Mt, self.a, self.Om, *self.work, self.rng, pb.p, pb.d, pb.gamma, pb.delta,
+                           pb.spherical, pb.train_second_layer, stop, *saves,
+                           exit_mode, level, check_every, self.pos, self.gap_state)
+
+    def advance(self, n):
+        """``n`` steps, recording nothing (tests and benchmarks)."""
+        return self.run(self.step + n, _no_saves(self.pb.p))
 
     def gap(self, mode, level):
-        return _chain_gap(self.C, self.a, self.pb.p, mode, level)
+        self.pos[2] = 0  # Om is used as scratch space
+        return _chain_gap(self.Mt, self.a, self.Om, self.pb.p, mode, level)
 
     def stats(self):
-        _chain_stats(self.C, self.m, self.Q)
-        return self.m, self.Q, self.a
+        """(m, Q, a), recomputed from the coordinates."""
+        p = self.pb.p
+        _chain_gram(self.Mt, self.Om, p)
+        self.pos[2] = 0
+        Q = np.tril(self.Om) + np.tril(self.Om, -1).T
+        return self.Mt[0, 1:] * self.Mt[0, 0], Q, self.a.copy()
 
 
 class _FullRun:
+    """One run of d-dimensional SGD: its state and kernel."""
+
     def __init__(self, problem, coords, a, rng):
         p, d = problem.p, problem.d
         self.pb, self.rng = problem, rng
@@ -179,41 +296,67 @@ class _FullRun:
         self.W = np.zeros((p, d))
         self.W[:, : p + 1] = np.sqrt(d) * coords[1:]
         self.norms2 = np.sum(self.W**2, axis=1)
+        self.G = np.zeros((p, p))
+        _full_gram(self.W, self.G, p, p + 1)  # the other coordinates are zero
         self.a = a.copy()
-        self.x = np.zeros(d)
-        self.lam = np.zeros(p)
+        self.work = (np.zeros(d), np.zeros(p), np.zeros(p), np.zeros(p), np.zeros(p), np.zeros((p, p)), np.zeros(p))
+        self.pos = np.zeros(3, np.int64)
         self.gap_state = np.zeros(1)
 
-    def advance(self, n, exit_mode=0, level=0.0, check_every=1):
+    @property
+    def step(self):
+        return int(self.pos[0])
+
+    def run(self, stop, saves, exit_mode=0, level=0.0, check_every=1):
         pb = self.pb
-        return _full_advance(self.W, self.norms2, self.a, self.x, self.lam, self.rng, n, pb.p, pb.d,
-                             pb.gamma, pb.delta, pb.spherical, pb.train_second_layer,
-                             exit_mode, level, check_every, self.gap_state)
+        return _full_run(self.W, self.norms2, self.a, self.G, *self.work, self.rng, pb.p, pb.d, pb.gamma, pb.delta,
+                         pb.spherical, pb.train_second_layer, stop, *saves,
+                         exit_mode, level, check_every, self.pos, self.gap_state)
+
+    def advance(self, n):
+        """``n`` steps, recording nothing (tests and benchmarks)."""
+        return self.run(self.step + n, _no_saves(self.pb.p))
+
+    def _sync(self):
+        if self.pos[2] < 0:
+            _full_gram(self.W, self.G, self.pb.p, self.pb.d)
+            self.pos[2] = 0
 
     def gap(self, mode, level):
         pb = self.pb
-        return _full_gap(self.W, self.norms2, self.a, pb.p, pb.d, pb.spherical, mode, level)
+        self._sync()
+        return _full_gap(self.W, self.norms2, self.G, self.a, pb.p, pb.d, pb.spherical, mode, level)
 
     def stats(self):
-        m, Q = _full_stats(self.W, self.norms2, self.pb.spherical, self.pb.d)
-        return m, Q, self.a
+        """(m, Q, a), with Q from the inner products kept by the kernel."""
+        pb = self.pb
+        self._sync()
+        m, Q = np.zeros(pb.p), np.zeros((pb.p, pb.p))
+        _full_stats(self.W, self.norms2, self.G, pb.p, pb.d, pb.spherical, m, Q, np.zeros(pb.p))
+        return m, np.tril(Q) + np.tril(Q, -1).T, self.a.copy()
 
 
 _ENGINES = {"exact": _ChainRun, "full": _FullRun}
 
 
 # ----------------------------------------------------------------------------
-# Validation and threading helpers
+# Choice of method, threading helpers
 # ----------------------------------------------------------------------------
 
-def _validate(problem, init, method):
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem must be a Problem, got {type(problem).__name__}")
-    if not isinstance(init, State):
-        raise ValueError(f"init must be a State (from random_init or make_state), got {type(init).__name__}")
-    init.check_matches(problem)
-    if method not in _ENGINES:
-        raise ValueError(f"method must be 'exact' or 'full', got {method!r}")
+# Cost per step in ns on the development machine (AMD EPYC, one thread), as
+# measured by benchmarks/perf.py; only the comparison of the two matters.
+_COST_CHAIN_P1 = 80.0  # the p = 1 kernel
+_COST_CHAIN = (60.0, 80.0, 1.1)  # a + b n + c n², n = p + 1: O(n) rotations of O(n) entries
+_COST_FULL = (40.0, 12.0, 0.55)  # a + d (b + c p): d normals, p dot products and updates of length d
+
+
+def _auto_method(p, d):
+    """The cheaper exact method for (p, d), by the cost model above: the chain
+    (~p² per step) unless d is within a small factor of p (full SGD, ~p d)."""
+    n = p + 1
+    chain = _COST_CHAIN_P1 if p == 1 else _COST_CHAIN[0] + _COST_CHAIN[1] * n + _COST_CHAIN[2] * n * n
+    full = _COST_FULL[0] + d * (_COST_FULL[1] + _COST_FULL[2] * p)
+    return "exact" if chain <= full else "full"
 
 
 def _n_threads(n_threads, n_runs):
@@ -247,17 +390,6 @@ def _map_runs(fn, n_runs, n_threads, progress, desc):
             bar.close()
 
 
-def _rngs(seed, n_runs):
-    """One Generator per run.  A SeedSequence argument is copied before
-    spawning (``spawn`` advances the object it is called on), so the same
-    seed, int or SeedSequence, always gives the same streams."""
-    if isinstance(seed, np.random.SeedSequence):
-        ss = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
-    else:
-        ss = np.random.SeedSequence(seed)
-    return [np.random.Generator(np.random.PCG64(s)) for s in ss.spawn(n_runs)]
-
-
 def _warn_diverged(diverged, method):
     n = int(np.sum(diverged))
     if n:
@@ -274,9 +406,9 @@ def _warn_diverged(diverged, method):
 # Public functions
 # ----------------------------------------------------------------------------
 
-def simulate_sgd(problem: Problem, init: State, t_max: float, method: str = "exact", seed=None,
+def simulate_sgd(problem: Problem, init: State, t_max: float, method: str = "auto", seed=None,
                  t_save=None, store_Q: bool | None = None, n_threads: int | None = None,
-                 progress: bool = False) -> Trajectory:
+                 progress: bool = False, exit: Exit | None = None, check_every: int | None = None) -> Trajectory:
     r"""Simulate one-pass SGD (Eq. 4, or projected Eq. 20) for every run of ``init``.
 
     Each step draws a fresh sample ``x ~ N(0, I_d/d)``, ``y = (w*·x)² + sqrt(Δ) z``
@@ -293,140 +425,125 @@ def simulate_sgd(problem: Problem, init: State, t_max: float, method: str = "exa
         ``state.repeat(n)`` for many runs from one start).
     t_max : float
         Final time (``> 0``); ``problem.steps(t_max)`` steps are made.
-    method : {"exact", "full"}
-        The exact low-dimensional chain (cost independent of d) or
-        d-dimensional vectors.
+    method : {"auto", "exact", "full"}
+        The exact low-dimensional chain (cost ~p² per step, independent of
+        d), d-dimensional vectors (cost ~p d per step), or the cheaper of
+        the two for ``(p, d)`` (the chain unless d is close to p).  Both
+        have the law of SGD; ``Trajectory.method`` says which one ran.
     seed : int, SeedSequence or None
         Runs are bitwise reproducible for a given seed.
     t_save : array_like, optional
-        Times at which to save (rounded to whole steps); default
-        :func:`~mdlib.trajectory.time_grid`.
+        Increasing times at which to save (rounded to whole steps); default
+        :func:`~mdlib.trajectory.time_grid`.  ``()`` saves nothing (for exit
+        times only).
     store_Q : bool, optional
         Store ``Q`` (default: if ``p <= 64``).
     n_threads : int, optional
         Threads over which runs are spread (default: all cores).
     progress : bool
         Show a progress bar over runs.
+    exit : Exit, optional
+        Stop every run at its exit from mediocrity (Eq. 9, or the max-m
+        criterion of App. I) and fill ``Trajectory.t_exit``: the criterion
+        is evaluated every ``check_every`` steps and the crossing located by
+        linear interpolation between checks; ``inf`` for runs that have not
+        exited by ``t_max``, ``nan`` for diverged runs.  Saved values after
+        a run's exit are NaN.
+    check_every : int, optional
+        Steps between exit checks (default 1 when the check is cheap, else
+        about ``p/4`` for the chain).  The resolution,
+        ``check_every · γ/(p d)``, is far below the run-to-run spread of
+        exit times.
 
     Returns
     -------
     Trajectory
         With ``method`` ``"sgd-exact"`` or ``"sgd-full"``.  Runs that blow up
         are flagged in ``diverged`` (and a RuntimeWarning is issued).
+
+    Examples
+    --------
+    >>> import mdlib
+    >>> pb = mdlib.Problem(p=1, d=500, gamma=0.1, delta=1e-3)
+    >>> init = mdlib.random_init(pb, 3, seed=0)
+    >>> tr = mdlib.simulate_sgd(pb, init, 10.0, seed=1, exit=mdlib.Exit(T=0.5))
+    >>> tr.method, tr.t_exit.shape
+    ('sgd-exact', (3,))
     """
-    _validate(problem, init, method)
+    check_init(problem, init)
+    check_choice("method", method, ("auto", "exact", "full"))
     t_max = check_real("t_max", t_max, positive=True)
+    exit = check_exit(exit)
+    t_save = check_t_save(t_save, t_max, lambda tm: time_grid(tm, t_min=min(problem.dt, tm / 2)))
+    p, d, n_runs = problem.p, problem.d, init.n_runs
+    if method == "auto":
+        method = _auto_method(p, d)
     n_total = problem.steps(t_max)
-    if t_save is None:
-        t_save = time_grid(t_max, t_min=min(problem.dt, t_max / 2))
-    t_save = np.asarray(t_save, dtype=float)
-    if t_save.ndim != 1 or t_save.size == 0 or np.any(t_save < 0) or np.any(t_save > t_max * (1 + 1e-12)):
-        raise ValueError("t_save must be a non-empty 1-d array of times in [0, t_max]")
     save_steps = np.unique(np.minimum(np.rint(t_save / problem.dt).astype(np.int64), n_total))
     t = save_steps * problem.dt
-    p, n_runs, n_t = problem.p, init.n_runs, save_steps.size
+    n_t = save_steps.size
     store_Q = (p <= 64) if store_Q is None else bool(store_Q)
     m_out = np.full((n_runs, n_t, p), np.nan)
     a_out = np.full((n_runs, n_t, p), np.nan)
     Q_out = np.full((n_runs, n_t, p, p), np.nan) if store_Q else None
+    no_Q = np.zeros((0, p, p))
     risk = np.full((n_runs, n_t), np.nan)
     diverged = np.zeros(n_runs, dtype=bool)
-    rngs = _rngs(seed, n_runs)
+    mode = 0 if exit is None else exit.mode
+    if check_every is None:
+        cheap = mode == 2 or (p == 1 and problem.spherical) or method == "full"
+        check_every = 1 if cheap else max(1, p // 4)
+    check_every = check_int("check_every", check_every, 1)
+    t_exit = None if exit is None else np.full(n_runs, np.inf)
+    rngs = run_generators(seed, n_runs)
     engine = _ENGINES[method]
+    # steps per kernel call (a fraction of a second: keeps Ctrl-C working, costs nothing)
+    chunk = max(1, 2**24 // ((p + 1) ** 2 if method == "exact" else p * d))
 
     def one_run(r):
         run = engine(problem, init.coords[r], init.a[r], rngs[r])
-        done = 0
-        for k, s in enumerate(save_steps):
-            if s > done:
-                if run.advance(int(s - done))[1] == 2:
-                    diverged[r] = True
-                    return
-                done = int(s)
-            m, Q, a = run.stats()
-            if not (np.all(np.isfinite(Q)) and np.all(np.isfinite(a))):
-                diverged[r] = True
-                return
-            m_out[r, k], a_out[r, k] = m, a
+        saves = (save_steps, m_out[r], a_out[r], risk[r], Q_out[r] if store_Q else no_Q, store_Q)
+        level = 0.0
+        if mode:
+            g0 = run.gap(mode, 0.0)
+            level = (1 - exit.T) * g0 if mode == 1 else exit.T + (1 - exit.T) * (-g0)
+            run.gap_state[0] = run.gap(mode, level)
+        while True:
+            status = run.run(min(run.step + chunk, n_total), saves, mode, level, check_every)
+            if status or run.step >= n_total:
+                break
+        if status == 2:
+            diverged[r] = True
+            if t_exit is not None:
+                t_exit[r] = np.nan
+        elif status == 1:
+            steps = run.step
+            last = steps % check_every or check_every
+            t_exit[r] = (steps - last + run.gap_state[0] * last) * problem.dt
+            late = t > t_exit[r]
+            m_out[r, late] = a_out[r, late] = risk[r, late] = np.nan
             if store_Q:
-                Q_out[r, k] = Q
-            risk[r, k] = population_risk(m, Q, a, problem.delta)
+                Q_out[r, late] = np.nan
 
     _map_runs(one_run, n_runs, _n_threads(n_threads, n_runs), progress, f"SGD ({method})")
     _warn_diverged(diverged, method)
-    return Trajectory(t, m_out, Q_out, a_out, risk, problem, "sgd-" + method, diverged)
+    return Trajectory(t, m_out, Q_out, a_out, risk, problem, "sgd-" + method, diverged, t_exit, exit)
 
 
-def sgd_exit_times(problem: Problem, init: State, T: float, t_max: float, method: str = "exact",
+def sgd_exit_times(problem: Problem, init: State, T: float, t_max: float, method: str = "auto",
                    seed=None, criterion: str = "risk", n_threads: int | None = None,
                    progress: bool = False, check_every: int | None = None) -> np.ndarray:
     r"""Exit times (Eq. 9) of SGD runs, each run stopped as soon as it exits.
 
-    The criterion is evaluated every ``check_every`` steps and the crossing
-    located by linear interpolation between checks; the resolution,
-    ``check_every · γ/(p d)``, is far below the run-to-run spread of exit
-    times.
-
-    Parameters
-    ----------
-    problem, init, method, seed, n_threads, progress
-        As in :func:`simulate_sgd`.
-    T : float
-        Threshold, ``0 < T < 1``.
-    t_max : float
-        Runs not escaped by ``t_max`` get ``inf``.
-    criterion : {"risk", "max_m"}
-        As in :func:`~mdlib.trajectory.exit_time`.
-    check_every : int, optional
-        Steps between checks (default 1 when the check is cheap, else about
-        ``p/4`` for the chain and ``p/2`` for full SGD).
+    Short for ``simulate_sgd(problem, init, t_max, method, seed, t_save=(),
+    exit=Exit(T, criterion), ...).t_exit``: see :func:`simulate_sgd` and
+    :class:`~mdlib.trajectory.Exit`.
 
     Returns
     -------
     ndarray, shape (n_runs,)
-        Exit times (``inf`` where not reached; ``nan`` for diverged runs,
-        with a RuntimeWarning).
+        Exit times (``inf`` where not reached by ``t_max``; ``nan`` for
+        diverged runs, with a RuntimeWarning).
     """
-    _validate(problem, init, method)
-    T = check_real("T", T)
-    if not 0 < T < 1:
-        raise ValueError(f"T must be in (0, 1), got {T}")
-    t_max = check_real("t_max", t_max, positive=True)
-    if criterion not in ("risk", "max_m"):
-        raise ValueError(f"criterion must be 'risk' or 'max_m', got {criterion!r}")
-    p = problem.p
-    cheap = criterion == "max_m" or (p == 1 and problem.spherical)
-    if check_every is None:
-        check_every = 1 if cheap else max(1, p // (4 if method == "exact" else 2))
-    check_every = check_int("check_every", check_every, 1)
-    mode = 1 if criterion == "risk" else 2
-    n_total = problem.steps(t_max)
-    n_runs = init.n_runs
-    out = np.full(n_runs, np.inf)
-    diverged = np.zeros(n_runs, dtype=bool)
-    rngs = _rngs(seed, n_runs)
-    engine = _ENGINES[method]
-    chunk = 1 << 16  # steps per kernel call: keeps runs responsive, costs nothing
-
-    def one_run(r):
-        run = engine(problem, init.coords[r], init.a[r], rngs[r])
-        g0 = run.gap(mode, 0.0)
-        level = (1 - T) * g0 if mode == 1 else T + (1 - T) * (-g0)
-        run.gap_state[0] = run.gap(mode, level)
-        done = 0
-        while done < n_total:
-            n = min(chunk - chunk % check_every, n_total - done)
-            steps, status = run.advance(n, mode, level, check_every)
-            if status == 2:
-                diverged[r] = True
-                out[r] = np.nan
-                return
-            if status == 1:
-                last = steps % check_every or check_every
-                out[r] = (done + steps - last + run.gap_state[0] * last) * problem.dt
-                return
-            done += steps
-
-    _map_runs(one_run, n_runs, _n_threads(n_threads, n_runs), progress, f"SGD exit times ({method})")
-    _warn_diverged(diverged, method)
-    return out
+    return simulate_sgd(problem, init, t_max, method, seed, t_save=(), n_threads=n_threads, progress=progress,
+                        exit=Exit(T, criterion), check_every=check_every).t_exit
