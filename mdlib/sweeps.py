@@ -122,7 +122,7 @@ class RunsBy:
         raise SweepError(f"no run count for {self.param} = {value} (the largest bound is {self.steps[-1][0]})")
 
     def __str__(self):
-        return "; ".join(f"{n} if {self.param} <= {b:g}" for b, n in self.steps)
+        return "; ".join(f"{n} if {self.param} <= {b}" for b, n in self.steps)
 
     def to_data(self):
         return {"by": self.param, "steps": [[b, n] for b, n in self.steps]}
@@ -161,7 +161,7 @@ class Cell:
         return self.key[:16] + ".nc"
 
     def label(self) -> str:
-        return ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in self.coords.items())
+        return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.coords.items())
 
 
 @dataclass(frozen=True)
@@ -890,8 +890,9 @@ def sweep_status(sweep, scale="paper", root=None):
     pandas.DataFrame
         One row per cell, in grid order: the grid parameters, ``n_runs``,
         ``status`` ("finished", "stale": computed by code whose fingerprint
-        differs from the current one, "missing", "unreadable"), ``file`` and
-        the provenance attributes of stored cells.
+        differs from the current one, "missing", "unreadable"), ``file``,
+        the provenance attributes of stored cells and ``same_commit``
+        (computed at the commit of the code reading it).
     """
     import pandas as pd
 
@@ -905,6 +906,8 @@ def sweep_status(sweep, scale="paper", root=None):
         row.update(n_runs=c.n_runs, status=status, file=c.filename)
         row.update({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in attrs.items()
                     if not k.startswith("param_") and k not in ("n_runs", "key_json")})
+        if attrs:
+            row["same_commit"] = attrs.get("git_commit") == store.environment()["git_commit"]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -930,7 +933,8 @@ def open_sweep(sweep, scale="paper", root=None, stale="warn"):
     ds : xarray.Dataset
         Dimensions: the grid parameters, then ``run``; the variables of the
         cell function (NaN where a cell is missing or has fewer runs),
-        ``n_runs`` (runs held by each cell) and ``stale`` (bool).
+        ``n_runs`` (runs held by each cell) and ``stale`` (bool); the
+        attribute ``git_commits`` lists the commits that computed the cells.
     provenance : pandas.DataFrame
         As :func:`sweep_status`: one row per cell with its status and
         provenance (commit, date, CPU time, versions, ...).
@@ -957,6 +961,10 @@ def open_sweep(sweep, scale="paper", root=None, stale="warn"):
                              attrs=dict(sweep=sweep.name, scale=scale, description=sweep.description,
                                         cell=sweep.cell, seed=sweep.seed, schema_version=store.SCHEMA_VERSION,
                                         **{f"fixed_{k}": v for k, v in store.canonical_params(sweep.fixed).items()}))
+    stored = prov[prov["status"].isin(["finished", "stale"])]
+    if len(stored):
+        commits = stored["git_commit"].str[:10].value_counts()
+        ds.attrs["git_commits"] = ", ".join(f"{k} ({v} cells)" for k, v in commits.items())
     shape = tuple(len(v) for v in grid.values())
     ds["stale"] = (tuple(grid), (prov["status"] == "stale").to_numpy().reshape(shape) & (stale == "warn"),
                    {"long_name": "computed by code whose results differ from the current code's"})

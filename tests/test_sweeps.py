@@ -244,7 +244,8 @@ def test_run_resume_read_and_provenance(tmp_path):
     for col in ("git_commit", "git_dirty", "mdlib_version", "numpy_version", "numba_version", "cpu_time_s",
                 "wall_time_s", "host", "date_utc", "executor", "seed_entropy", "schema_version"):
         assert col in prov.columns, col
-    assert list(row["seed_entropy"]) == list(cell.entropy) and row["executor"] == "local"
+    assert list(row["seed_entropy"]) == list(cell.entropy) and row["executor"] == "local" and row["same_commit"]
+    assert ds.attrs["git_commits"] == f"{store.environment()['git_commit'][:10]} (4 cells)"
     attrs = store.read_attrs(folder / cell.filename)
     assert attrs["param_p"] == 2 and attrs["param_gamma_over_p"] == 0.05 and attrs["n_runs"] == 3
 
@@ -402,9 +403,9 @@ def test_ctrl_c_stops_cleanly(tmp_path, executor):
                             start_new_session=True)
     folder = tmp_path / "exit_vs_d"
     deadline = time.time() + 400
-    while time.time() < deadline and len(list(folder.glob("*.nc"))) < 2 and proc.poll() is None:
+    while time.time() < deadline and len(list(folder.glob("*.nc"))) < 1 and proc.poll() is None:
         time.sleep(0.2)
-    assert len(list(folder.glob("*.nc"))) >= 2 and proc.poll() is None, "no cell finished in time"
+    assert len(list(folder.glob("*.nc"))) >= 1 and proc.poll() is None, "no cell finished in time"
     os.killpg(proc.pid, signal.SIGINT)
     t0 = time.time()
     _, err = proc.communicate(timeout=90)
@@ -414,7 +415,7 @@ def test_ctrl_c_stops_cleanly(tmp_path, executor):
     names = [p.name for p in folder.iterdir()]
     assert not [n for n in names if n.endswith(".tmp")]
     stored = sorted(folder.glob("*.nc"))
-    assert 2 <= len(stored) < 7
+    assert 1 <= len(stored) < 7
     keys = {c.filename: c.key for c in sweeps.SWEEPS["exit_vs_d"].cells("book")}
     for p in stored:
         assert store.read_attrs(p)["key"] == keys[p.name]
