@@ -585,13 +585,24 @@ def get_sweep(name) -> Sweep:
 # cost model (only for progress bars, scheduling and estimates)
 # ============================================================================
 
-#: Measured on the development machine: one step of the exact chain at p = 1 (seconds), and the
-#: growth of its cost with p (about p^2 / 23 times more at large p: ~1 ms per step at p = 500).
-_STEP_SECONDS_P1 = 0.09e-6
+def _step_seconds(p):
+    """CPU seconds per step of the exact chain, measured on the development machine (2026):
+    0.09 us at p = 1; 0.7, 3.0, 13.5, 44 us at p = 5, 20, 50, 100 (~1 ms at p = 500)."""
+    return 0.09e-6 if p == 1 else (0.5 + 0.02 * p + 0.0045 * p * p) * 1e-6
+
+
+def _ode_seconds(p):
+    """CPU seconds of one ODE exit time at rtol 1e-6 (0.03 s at p <= 20, ~1.5 s at p = 200, ~9 s at p = 500)."""
+    return 0.03 + 3.6e-5 * p * p
 
 
 def estimated_seconds(cell: Cell) -> float:
-    """A rough estimate of a cell's CPU time: SGD steps to the annealed exit time (Eq. 47) x cost per step."""
+    """A rough estimate of a cell's CPU time on the development machine.
+
+    SGD steps to the annealed exit time (Eq. 47) times the measured cost per
+    step, plus the ODE per start for :func:`sgd_ode_exit`.  Used for the
+    progress bar, the order of the cells and ``list``/``show``.
+    """
     prm = cell.params
     p, d = prm.get("p", 1), prm["d"]
     gamma = prm["gamma"] if "gamma" in prm else p * prm["gamma_over_p"]
@@ -599,8 +610,10 @@ def estimated_seconds(cell: Cell) -> float:
         t = exit_time_annealed(p, d, gamma, prm.get("delta", 0.0), prm.get("T", 0.01))
     except ValueError:
         t = 1.0
-    steps = t * p * d / gamma
-    return cell.n_runs * steps * _STEP_SECONDS_P1 * max(1.0, p * p / 23.0)
+    per_run = t * p * d / gamma * _step_seconds(p)
+    if cell.cell == "sgd_ode_exit":
+        per_run += _ode_seconds(p)
+    return cell.n_runs * per_run
 
 
 # ============================================================================
@@ -994,7 +1007,8 @@ def _cmd_list(args):
             cols.append(f"{len(cells)}/{sum(c.n_runs for c in cells)}/"
                         f"{_fmt_seconds(sum(estimated_seconds(c) for c in cells))}")
         print(f"{s.name:<16} {s.cell:<13} {cols[0]:<24} {cols[1]:<24} {s.description}")
-    print("\n~CPU: a rough estimate of the SGD cost (ODE not counted); `show NAME` for a definition.")
+    print("\n~CPU: a rough estimate (SGD steps and ODE solves at speeds measured on a 2-core development machine); "
+          "`show NAME` for a definition.")
     return 0
 
 
