@@ -26,6 +26,13 @@ into one stream for its random start and one for its SGD noise.  Hence
   ``n_runs = k``: a book-scale cell is a prefix of the paper-scale one;
 * adding values to a grid changes no existing cell.
 
+Cell functions (:data:`CELLS`): :func:`sgd_ode_exit` (SGD and ODE exit
+times from the same random starts, with the starts' ``(μ0, τ0)``) and
+:func:`sgd_exit` (SGD only, random or fixed start; ODE in closed form at
+p = 1).  There is no SDE cell yet: ``integrate_sde`` cannot stop runs at
+their exit, and it draws the noise of all runs from one generator, so run
+``r`` would depend on the number of runs (no prefix property).
+
 Executors
 ---------
 ``local`` (default)
@@ -439,8 +446,9 @@ def sgd_exit(seed, n_runs, *, p, d, delta, T, efolds, start="random", z0=None, g
 #: and returns an xarray Dataset whose variables have dimension ``run`` (or none).
 CELLS = {"sgd_ode_exit": sgd_ode_exit, "sgd_exit": sgd_exit}
 
-# The SDE has no stop-at-exit yet (integrate_sde(..., exit=...) is coming), and it draws the noise of
-# all runs from one generator, so its run r would depend on n_runs: no SDE cell function for now.
+# No SDE cell function (see the module docstring): integrate_sde has no stop-at-exit yet, and its runs
+# share one generator. Once integrate_sde(..., exit=Exit(T)) exists, an SDE cell can call it once per
+# run with that run's child seed, as the cells above do for SGD.
 
 
 # ----------------------------------------------------------------------------
