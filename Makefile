@@ -32,7 +32,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 unexport MPLBACKEND
 
 .PHONY: help venv book book-fast test test-fast lint test-unit test-chapters test-nbval book-cached \
-        browser-test browser-deps sync strip rerun lock clean distclean
+        browser-test browser-deps sync strip rerun lock clean distclean sweeps
 
 help:
 	@echo "make book          execute every chapter (forced) and build HTML into _build/html"
@@ -47,6 +47,8 @@ help:
 	@echo "make sync          jupytext --sync every chapter .md/.ipynb pair, strip outputs"
 	@echo "make rerun CH=setup ARGS='-p d 500'   re-run a chapter with papermill into runs/"
 	@echo "make lock          regenerate requirements.lock from a clean venv"
+	@echo "make sweeps        compute the paper-scale sweeps into results/ (resumable; SWEEPS='exit_vs_d ...',"
+	@echo "                   SWEEP_ARGS='--executor dask --workers 8'; see python -m mdlib.sweeps list)"
 	@echo "make clean         remove _build and runs/ (make distclean also removes .venv)"
 
 # ---------------------------------------------------------------- environment
@@ -134,6 +136,17 @@ strip: $(STAMP)
 rerun: $(STAMP)
 	@if [ -z "$(CH)" ]; then echo "usage: make rerun CH=<chapter> ARGS='-p name value ...'"; exit 2; fi
 	$(BIN)/python scripts/rerun.py $(CH) $(ARGS)
+
+# ------------------------------------------------------------------ sweeps
+# The paper-scale sweeps (mdlib/sweeps.py) into results/<sweep>/; finished cells
+# are skipped, so an interrupted `make sweeps` resumes where it stopped.
+SWEEPS ?= exit_vs_d stochasticity_d width
+SWEEP_ARGS ?=
+sweeps: $(STAMP)
+	@for s in $(SWEEPS); do \
+	  echo "$(BIN)/python -m mdlib.sweeps run $$s --scale paper $(SWEEP_ARGS)"; \
+	  $(BIN)/python -m mdlib.sweeps run $$s --scale paper $(SWEEP_ARGS) || exit $$?; \
+	done
 
 # ------------------------------------------------------------------ upkeep
 LOCKVENV := _build/lockvenv

@@ -100,3 +100,19 @@ __all__ = [
     "second_layer_plateau", "steps_to_exit", "Exit", "Trajectory", "exit_time", "time_grid"
 ]
 __all__ += ["app_c_cases", "moment_monte_carlo", "correlated_network"]  # the setup chapter
+
+# The sweeps and the result store import xarray and pandas: loaded on first use (mdlib.open_sweep, ...),
+# which also lets `python -m mdlib.sweeps` run the module without importing it twice.
+_LAZY = {"store": ("store", None), "sweeps": ("sweeps", None), "SWEEPS": ("sweeps", "SWEEPS"),
+         "open_sweep": ("sweeps", "open_sweep"), "run_sweep": ("sweeps", "run_sweep"),
+         "sweep_status": ("sweeps", "sweep_status")}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'mdlib' has no attribute {name!r}")
+    import importlib
+
+    module, attr = _LAZY[name]
+    mod = importlib.import_module(f".{module}", __name__)
+    return mod if attr is None else getattr(mod, attr)
