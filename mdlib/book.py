@@ -29,12 +29,14 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ._validate import check_int, check_real
 
-__all__ = ["check_params", "seeds", "mean_se", "ratio_se", "finite", "glue", "glue_params",
+__all__ = ["check_params", "seeds", "mean_se", "ratio_se", "finite", "glue", "glue_params", "sweep_data",
+           "SweepData", "store_recheck",
            "claim", "Claim", "ClaimError", "RELATIONS", "glue_figure", "glue_all"]
 
 
@@ -291,3 +293,184 @@ def claim(key, measured, *, expected, se=0.0, relation="==", k=3.0, model_error=
         glue(f"{key}_z", z if math.isfinite(z) else 0.0)
         glue(f"claim_{key}", summary)
     return Claim(key, measured, se, expected, relation, tol, z, summary)
+
+
+# --------------------------------------------------------------------------- the result store
+@dataclass(frozen=True)
+class SweepData:
+    """What a chapter draws from a sweep (see :func:`sweep_data`).
+
+    Attributes
+    ----------
+    ds : xarray.Dataset
+        Grid parameters and ``run`` as dimensions (see :func:`mdlib.sweeps.open_sweep`).
+    provenance : pandas.DataFrame
+        One row per cell: status, runs, commit, date, CPU time, ...
+    origin : str
+        ``"store"`` (every cell read from the store), ``"mixed"`` (cells the
+        store lacks were computed now) or ``"computed"``.
+    note : str
+        One or two plain sentences for the page: where the numbers come from.
+    """
+
+    ds: object
+    provenance: object
+    origin: str
+    note: str
+
+
+def _runs_text(n):
+    n = sorted({int(v) for v in n})
+    return f"{n[0]} runs per cell" if len(n) == 1 else f"{n[0]} to {n[-1]} runs per cell"
+
+
+def _provenance_text(prov, name, scale):
+    stored = prov[prov["status"].isin(["finished", "stale"])]
+    if not len(stored):
+        return ""
+    commits = sorted({str(c)[:10] for c in stored["git_commit"]})
+    dates = sorted(str(d)[:10] for d in stored["date_utc"])
+    when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    cpu_h = float(stored["cpu_time_s"].sum()) / 3600
+    text = (f"Sweep '{name}' ({scale} scale) from the result store: {len(stored)} cells, "
+            f"{_runs_text(stored['n_runs'])}, computed at commit {', '.join(commits)} on {when}, "
+            f"{cpu_h:.2f} CPU hours in all.")
+    n_stale = int((stored["status"] == "stale").sum())
+    if n_stale:
+        text += (f" {n_stale} of these cells were computed by code whose results differ from this build's "
+                 "(stale); the check below recomputes cells with the current code.")
+    return text
+
+
+def sweep_data(name, *, source="store", fixed=None, grid=None, book_runs=None, root=None, cache=None,
+               workers=None):
+    """The data of a sweep for a chapter: from the result store, or computed now.
+
+    ``source="store"`` reads the paper-scale cells of :data:`mdlib.sweeps.SWEEPS`
+    ``[name]`` from the store (``results/<name>/``); cells the store lacks are
+    computed now at book scale and the note says so. ``source="compute"``
+    computes the grid now at book scale (with ``book_runs`` runs per cell).
+    When the chapter's parameters (``fixed``, or ``grid`` values) are not the
+    ones the store holds, the cells are computed now whatever ``source``
+    says, and the note says why.
+
+    Parameters
+    ----------
+    name : str
+        A sweep of :data:`mdlib.sweeps.SWEEPS`.
+    source : {"store", "compute"}
+    fixed : dict, optional
+        Fixed parameters as the chapter sets them (compared with the sweep's).
+    grid : dict, optional
+        The grid values the chapter wants, ``{param: values}``.
+    book_runs : int, optional
+        Runs per computed cell (default: the sweep's book scale).
+    root : path, optional
+        The result store (default ``results/`` of the repository).
+    cache : path, optional
+        Where computed cells go (default ``_build/sweeps`` of the repository):
+        never the committed store.
+    workers : int, optional
+        Threads for computed cells (default: all cores).
+
+    Returns
+    -------
+    SweepData
+    """
+    import dataclasses
+
+    from . import store, sweeps
+
+    if source not in ("store", "compute"):
+        raise ValueError(f"source must be 'store' or 'compute', got {source!r}")
+    sw = sweeps.get_sweep(name)
+    paper = sw.scales["paper"]
+    fixed = store.canonical_params(fixed or {})
+    unknown = set(fixed) - set(sw.fixed)
+    if unknown:
+        raise ValueError(f"sweep {name}: {sorted(unknown)} are not fixed parameters of it ({sorted(sw.fixed)})")
+    grid = {k: tuple(v) for k, v in (grid or {}).items()}
+    for k in grid:
+        if k not in paper.grid:
+            raise ValueError(f"sweep {name}: {k!r} is not a grid parameter ({sorted(paper.grid)})")
+    base_fixed = store.canonical_params(sw.fixed)
+    differs = {k: v for k, v in fixed.items() if base_fixed[k] != v}
+    outside = {k: [x for x in v if x not in paper.grid[k]] for k, v in grid.items()}
+    outside = {k: v for k, v in outside.items() if v}
+    want = {k: grid.get(k, v) for k, v in paper.grid.items()}
+    cache = Path(cache) if cache is not None else store.default_root().parent / "_build" / "sweeps"
+
+    def compute(reason):
+        book = sw.scales["book"]
+        runs = book_runs if book_runs is not None else book.runs
+        custom = dataclasses.replace(sw, fixed={**sw.fixed, **fixed},
+                                     scales={"book": sweeps.Scale(grid=want, runs=runs), "paper": paper})
+        sweeps.run_sweep(custom, scale="book", root=cache, workers=workers, progress=True)
+        ds, prov = sweeps.open_sweep(custom, scale="book", root=cache)
+        n = _runs_text(prov["n_runs"])
+        return SweepData(ds, prov, "computed", f"Computed now, {len(prov)} cells with {n}: {reason}.")
+
+    if source == "compute":
+        return compute("the chapter was run with source = 'compute'")
+    if differs or outside:
+        what = [f"{k} = {v} (the store holds {base_fixed[k]})" for k, v in differs.items()]
+        what += [f"{k} in {v} (not in the stored grid)" for k, v in outside.items()]
+        return compute("the store does not hold " + "; ".join(what))
+    ds, prov = sweeps.open_sweep(sw, scale="paper", root=root)
+    ds = ds.sel({k: list(v) for k, v in grid.items()})
+    sel = np.ones(len(prov), bool)
+    for k, v in grid.items():
+        sel &= prov[k].isin(v).to_numpy()
+    prov = prov[sel].reset_index(drop=True)
+    missing = prov["status"].isin(["missing", "unreadable"]).to_numpy()
+    note = _provenance_text(prov, name, "paper")
+    if not missing.any():
+        return SweepData(ds, prov, "store", note)
+    # fill the cells the store lacks with book-scale runs computed now
+    book = compute("the store lacks them")
+    filled = ds.combine_first(book.ds)
+    n_missing = int(missing.sum())
+    note = (note + " " if note else "") + (f"{n_missing} of the {len(prov)} cells are not in the store; they were "
+                                           f"computed now with {_runs_text(book.provenance['n_runs'])}.")
+    return SweepData(filled, prov, "mixed", note)
+
+
+def store_recheck(name, cells, *, n_runs, seed, variables=("t_sgd",), level=1e-3, root=None):
+    """Recompute stored cells with fresh, independent runs and compare their means with the store.
+
+    A stale or wrong store fails this check: for every cell in ``cells`` (a
+    list of ``{grid parameter: value}``) the cell function is run again with
+    ``n_runs`` runs from seed ``seed`` (independent of the stored runs), and
+    each variable's mean over finite values is compared with the stored mean,
+    ``z = (m_new - m_store) / sqrt(se_new² + se_store²)``.
+
+    Returns
+    -------
+    max_abs_z : float
+        The largest ``|z|`` over cells and variables.
+    threshold : float
+        The Bonferroni limit for that many z-tests at family-wise level
+        ``level`` (:func:`mdlib.stats.bonferroni_z`).
+    table : pandas.DataFrame
+        One row per cell and variable: stored and new means, standard errors, z.
+    """
+    import pandas as pd
+
+    from . import stats, store, sweeps
+
+    sw = sweeps.get_sweep(name)
+    ds, prov = sweeps.open_sweep(sw, scale="paper", root=root)
+    rows = []
+    for coords in cells:
+        params = store.canonical_params({**sw.fixed, **coords})
+        new = sweeps.compute_cell(sw.cell, params, n_runs, seed, sweep=f"{name}-recheck")
+        old = ds.sel(coords)
+        if int(old["n_runs"]) == 0:
+            raise ValueError(f"sweep {name}: the store holds no runs for {coords}")
+        for var in variables:
+            a, b = finite(old[var].values), finite(new[var].values)
+            (ma, sa), (mb, sb) = mean_se(a), mean_se(b)
+            rows.append(dict(coords, variable=var, store_mean=ma, store_se=sa, store_runs=a.size,
+                             new_mean=mb, new_se=sb, new_runs=b.size, z=(mb - ma) / math.hypot(sa, sb)))
+    table = pd.DataFrame(rows)
+    return float(np.abs(table["z"]).max()), stats.bonferroni_z(len(table), level), table

@@ -186,3 +186,69 @@ def test_glue_all_glues_each_entry_with_the_prefix(monkeypatch):
     assert seen == {"x_a": 1.5, "x_n": 3} and type(seen["x_a"]) is float and type(seen["x_n"]) is int
     with pytest.raises(ValueError, match="glued"):
         book.glue_all({"bad": [1, 2]})
+
+
+# ------------------------------------------------------------------ chapters and the result store
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    """The demo sweep at paper scale in a temporary store (4 cells of 12 runs, a few seconds)."""
+    from mdlib import sweeps
+
+    root = tmp_path_factory.mktemp("store")
+    sweeps.run_sweep("demo", scale="paper", root=root, workers=2, progress=False)
+    return root
+
+
+@pytest.mark.slow
+def test_sweep_data_reads_the_store_and_says_so(demo_store, tmp_path):
+    res = book.sweep_data("demo", root=demo_store, cache=tmp_path)
+    assert res.origin == "store" and not (tmp_path / "demo").exists()  # nothing computed
+    assert int(res.ds["n_runs"].min()) == 12 and res.ds["t_sgd"].sizes["run"] == 12
+    assert "from the result store: 4 cells, 12 runs per cell" in res.note and "commit" in res.note
+    sub = book.sweep_data("demo", root=demo_store, cache=tmp_path, grid={"p": [2]})
+    assert sub.ds["p"].values.tolist() == [2] and len(sub.provenance) == 2
+
+
+@pytest.mark.slow
+def test_sweep_data_computes_what_the_store_lacks(demo_store, tmp_path):
+    import shutil
+
+    partial = tmp_path / "partial"
+    shutil.copytree(demo_store, partial)
+    files = sorted((partial / "demo").glob("*.nc"))
+    files[0].unlink()
+    res = book.sweep_data("demo", root=partial, cache=tmp_path / "cache")
+    assert res.origin == "mixed" and "1 of the 4 cells are not in the store" in res.note
+    assert np.isfinite(res.ds["t_sgd"]).sum() == 3 * 12 + 6  # three stored cells, one at book scale (6 runs)
+    # another fixed parameter, or a grid value the store lacks: computed now, and the note says why
+    res = book.sweep_data("demo", root=demo_store, cache=tmp_path / "cache", fixed={"gamma_over_p": 0.04})
+    assert res.origin == "computed" and "gamma_over_p = 0.04 (the store holds 0.05)" in res.note
+    res = book.sweep_data("demo", root=demo_store, cache=tmp_path / "cache", grid={"d": [40, 60]})
+    assert res.origin == "computed" and "d in [60] (not in the stored grid)" in res.note
+    res = book.sweep_data("demo", source="compute", root=demo_store, cache=tmp_path / "cache", book_runs=3)
+    assert res.origin == "computed" and int(res.ds["n_runs"].max()) == 3
+    with pytest.raises(ValueError, match="source"):
+        book.sweep_data("demo", source="disk")
+    with pytest.raises(ValueError, match="not fixed parameters"):
+        book.sweep_data("demo", fixed={"nope": 1})
+
+
+@pytest.mark.slow
+def test_store_recheck_passes_on_the_store_and_fails_on_a_wrong_one(demo_store, tmp_path):
+    import shutil
+
+    import xarray as xr
+
+    cells = [{"p": 1, "d": 80}, {"p": 2, "d": 80}]
+    z, thr, table = book.store_recheck("demo", cells, n_runs=24, seed=99, variables=("t_sgd", "t_ode"),
+                                       root=demo_store)
+    assert len(table) == 4 and z < thr
+    # a store whose exit times are wrong (here: all later by 5) fails the same check
+    wrong = tmp_path / "wrong"
+    shutil.copytree(demo_store, wrong)
+    for f in (wrong / "demo").glob("*.nc"):
+        ds = xr.load_dataset(f, engine="h5netcdf")
+        ds["t_sgd"] = ds["t_sgd"] + 5.0
+        ds.to_netcdf(f, engine="h5netcdf")
+    z, thr, _ = book.store_recheck("demo", cells, n_runs=24, seed=99, root=wrong)
+    assert z > thr
