@@ -426,12 +426,28 @@ def sweep_data(name, *, source="store", fixed=None, grid=None, book_runs=None, r
     note = _provenance_text(prov, name, "paper")
     if not missing.any():
         return SweepData(ds, prov, "store", note)
-    # fill the cells the store lacks with book-scale runs computed now
-    book = compute("the store lacks them")
-    filled = ds.combine_first(book.ds)
-    n_missing = int(missing.sum())
-    note = (note + " " if note else "") + (f"{n_missing} of the {len(prov)} cells are not in the store; they were "
-                                           f"computed now with {_runs_text(book.provenance['n_runs'])}.")
+    # the cells the store lacks: computed now with the book's runs per cell (cached outside the store)
+    runs = book_runs if book_runs is not None else sw.scales["book"].runs
+    wanted = [c for c in sw.cells("paper") if all(c.coords[k] in v for k, v in grid.items())]
+    todo = [c for c, m in zip(wanted, missing) if m]
+    folder = cache / name
+    computed = []
+    for c in todo:
+        n = runs(c.params) if isinstance(runs, sweeps.RunsBy) else int(runs)
+        key, _ = store.cell_key(c.cell, c.params, n, c.seed)
+        path = folder / (key[:16] + ".nc")
+        if not path.is_file():
+            store.write_cell(sweeps.compute_cell(c.cell, c.params, n, c.seed, n_threads=workers or 1,
+                                                 sweep=name), path)
+        computed.append((c.coords, store.read_cell(path)))
+    book_ds = store.combine_cells({k: sorted({co[k] for co, _ in computed}) for k in paper.grid},
+                                  [co for co, _ in computed], [d for _, d in computed])
+    filled = ds.combine_first(book_ds)
+    extra = book_ds["n_runs"].reindex_like(ds["n_runs"]).fillna(0).astype(int)
+    filled["n_runs"] = ds["n_runs"].where(ds["n_runs"] > 0, extra)
+    n_new = sorted({int(d.attrs["n_runs"]) for _, d in computed})
+    note = (note + " " if note else "") + (f"{len(todo)} of the {len(prov)} cells are not in the store; they were "
+                                           f"computed now with {_runs_text(n_new)}.")
     return SweepData(filled, prov, "mixed", note)
 
 
