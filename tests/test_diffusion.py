@@ -88,3 +88,32 @@ def test_diffusion_validation():
         dynkin_tables(np.linspace(0, 1, 5), np.zeros(5), np.zeros(5))
     with pytest.raises(ValueError, match="grid"):
         dynkin_tables(np.linspace(1, 2, 5), np.zeros(5), np.ones(5))
+
+
+def test_random_start_exit_averages_the_conditional_moments():
+    """random_start_exit is DiffusionP1.moments and the ODE's closed form averaged over exact samples of m0."""
+    pb = mdlib.Problem(1, 3000, 0.1, 1e-4)
+    r = mdlib.diffusion.random_start_exit(pb, 0.01, 5000, seed=4)
+    mu0, _ = mdlib.sample_mu_tau(1, 3000, 5000, seed=4)
+    m0 = np.sqrt(mu0 / 3000)
+    u, v = r.diffusion.moments(m0, 0.01)
+    t_ode = mdlib.exit_time_ode_p1(m0, 0.1, 1e-4, 0.01)
+    assert (r.mean, r.within, r.between, r.ode_mean, r.ode_var) == (u.mean(), v.mean(), u.var(), t_ode.mean(),
+                                                                     t_ode.var())
+    assert r.shift == r.mean - r.ode_mean
+    assert r.diffusion.x[-1] >= np.sqrt(0.01 + 0.99 * m0.max() ** 2)  # the grid reaches every exit level
+    with pytest.raises(ValueError, match="T must be"):
+        mdlib.diffusion.random_start_exit(pb, 1.0)
+
+
+def test_random_start_exit_reaches_the_linear_picture_at_large_d():
+    """At large d the noise acts as a Gaussian kick of the start, z0 -> z0 + s xi (App. F linearised):
+    the mean shift tends to -log(1 + s^2)/(2 mu) and the ODE's variance to pi^2/(8 mu^2) (Var log chi^2_1
+    = pi^2/2); with 2e5 samples the Monte Carlo errors are ~2e-3 (shift) and ~1 % (variance)."""
+    d, gamma, delta = 10**6, 0.1, 1e-4
+    mu, sigma2 = mdlib.ou_parameters_p1(d, gamma, delta)
+    s2 = d * sigma2 / (2 * mu)
+    r = mdlib.diffusion.random_start_exit(mdlib.Problem(1, d, gamma, delta), 0.01, seed=5)
+    assert r.shift == pytest.approx(-math.log1p(s2) / (2 * mu), abs=0.005)
+    assert r.ode_var == pytest.approx(math.pi**2 / (8 * mu**2), rel=0.02)
+    assert r.within + r.between == pytest.approx(r.ode_var, rel=0.02)  # same total variance (both log chi^2_1)

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from mdlib.stats import variance_components
+from mdlib.stats import variance_components, variance_ratio_power, variance_ratio_runs
 
 
 def test_variance_components_are_unbiased():
@@ -75,3 +75,47 @@ def test_participation_ratio_limits_and_axes():
     assert np.isnan(participation_ratio(np.zeros(p)))
     with pytest.raises(ValueError, match="unit"):
         participation_ratio(np.zeros((2, 0)))
+
+
+@pytest.mark.parametrize("n,ratio", [(20, 0.5), (100, 0.8), (300, 0.8)])
+def test_variance_ratio_power_is_the_f_test_for_normal_samples(n, ratio):
+    """Normal samples (kurtosis 3): the exact power of the two-sided F-test, within 0.04 (the
+    normal approximation of log F, largest at small n)."""
+    from scipy import stats
+
+    f = stats.f(n - 1, n - 1)
+    exact = f.sf(f.isf(0.025) * ratio**2) + f.cdf(f.ppf(0.025) * ratio**2)
+    assert abs(variance_ratio_power(n, ratio) - exact) < 0.04
+    assert variance_ratio_power(n, 1.0) == pytest.approx(0.05)  # no difference: the level
+
+
+def test_variance_ratio_power_with_heavy_tails_by_simulation():
+    """Exponential samples (kurtosis 9): the simulated power of the test calibrated on the
+    law (critical value: 95 % quantile of |log(s_a^2/s_b^2)| for equal spreads), 4000 pairs of
+    samples of 300, against the formula within 4 binomial SE plus 0.03 (its large-n error
+    against the F-test above is below that)."""
+    rng = np.random.default_rng(11)
+
+    def log_ratio(rho, n=300, pairs=4000):
+        a, b = rng.standard_exponential((2, pairs, n))
+        return np.log(a.var(axis=1, ddof=1) / (rho * b).var(axis=1, ddof=1))
+
+    crit = np.quantile(np.abs(log_ratio(1.0)), 0.95)
+    power = np.mean(np.abs(log_ratio(0.8)) > crit)
+    assert abs(power - variance_ratio_power(300, 0.8, kurtosis=9.0)) < 4 * math.sqrt(power * (1 - power) / 4000) + 0.03
+    assert variance_ratio_power(300, 0.8, kurtosis=9.0) < variance_ratio_power(300, 0.8)  # heavy tails cost power
+
+
+def test_variance_ratio_runs_inverts_the_power():
+    for ratio, kurt in ((0.9, 3.0), (0.8, 7.5), (1.5, 4.0)):
+        n = variance_ratio_runs(ratio, kurtosis=kurt)
+        # the smallest n that reaches the power (the far tail of the test adds almost nothing)
+        assert variance_ratio_power(n - 1, ratio, kurtosis=kurt) < 0.8 <= variance_ratio_power(n, ratio, kurtosis=kurt)
+    # the runs grow like (kurtosis - 1)
+    assert variance_ratio_runs(0.9, kurtosis=13.0) == pytest.approx(6 * variance_ratio_runs(0.9), rel=1e-2)
+    for kw, match in ((dict(ratio=1.0), "equal spreads"), (dict(ratio=0.9, kurtosis=1.0), "kurtosis"),
+                      (dict(ratio=0.9, power=0.01), "power"), (dict(ratio=-1.0), "ratio")):
+        with pytest.raises(ValueError, match=match):
+            variance_ratio_runs(**kw)
+    with pytest.raises(ValueError, match="n must be"):
+        variance_ratio_power(1, 0.5)
