@@ -52,6 +52,7 @@ from .sde import (
     ito_correction_size,
     p1_covariance_eq55,
     projected_covariance,
+    sde_exit_times,
 )
 from .sgd import sgd_exit_times, simulate_sgd
 from .stats import variance_components
@@ -92,7 +93,8 @@ __all__ = [
     "mediocrity_growth_rate", "mediocrity_rates", "ode_drift", "ode_exit_time", "ode_gamma_opt",
     "ode_steps_to_exit", "p1_exact_solution", "second_layer_delay", "Problem", "State", "make_state", "random_init",
     "population_risk", "population_risk_mc", "finite_d_drift_correction", "increment_covariance", "increment_mean",
-    "integrate_sde", "ito_correction_size", "p1_covariance_eq55", "projected_covariance", "sgd_exit_times",
+    "integrate_sde", "ito_correction_size", "p1_covariance_eq55", "projected_covariance", "sde_exit_times",
+    "sgd_exit_times",
     "simulate_sgd", "variance_components", "asymptotic_excess_risk", "exit_time_annealed", "exit_time_annealed_p1",
     "exit_time_given_init", "exit_time_linearized", "exit_time_ode_p1", "exit_time_quenched",
     "exit_time_quenched_p1", "gamma_max", "gamma_opt", "min_steps", "mu_tau", "omega_m", "omega_q", "ou_exit_time",

@@ -65,6 +65,7 @@ __all__ = [
     "ito_correction_size",
     "finite_d_drift_correction",
     "integrate_sde",
+    "sde_exit_times",
 ]
 
 _DIVERGENCE = 1e6
@@ -706,3 +707,49 @@ def integrate_sde(problem: Problem, init: State, t_max: float, dt: float = 1e-3,
         warnings.warn(f"{diverged.sum()} of {R} SDE runs diverged (first before t = {t_div[diverged].min():.4g})",
                       RuntimeWarning, stacklevel=2)
     return Trajectory(t_save.copy(), M_out, Q_out, A_out, risk, problem, "sde", diverged, t_exit, exit)
+
+
+def sde_exit_times(problem: Problem, init: State, T: float, t_max: float, dt: float = 1e-3, seed=None,
+                   criterion: str = "risk", ito_correction: bool = False) -> np.ndarray:
+    r"""Exit times (Eq. 9) of SDE runs, each run stopped at its exit.
+
+    A shorthand for ``integrate_sde(problem, init, t_max, dt=dt, seed=seed,
+    t_save=(), ito_correction=ito_correction, exit=Exit(T, criterion)).t_exit``,
+    the SDE's counterpart of :func:`mdlib.sgd.sgd_exit_times` and
+    :func:`mdlib.ode.ode_exit_time`.  The crossing is interpolated between two
+    Euler steps; monitoring the barrier at the steps only delays the exits by
+    about ``0.58 σ sqrt(dt)`` in the overlap
+    (:meth:`mdlib.diffusion.DiffusionP1.monitoring_bias`).
+
+    Parameters
+    ----------
+    problem : Problem
+    init : State
+        One start per run (``state.repeat(n)`` for ``n`` runs from one start).
+    T : float
+        Threshold, ``0 < T < 1``.
+    t_max : float
+        Horizon; runs that have not exited get ``inf``.
+    dt : float
+        Largest Euler–Maruyama step.
+    seed : int, SeedSequence or None
+        Run ``r`` draws its noise from child ``r`` of the seed, as in :func:`integrate_sde`.
+    criterion : {"risk", "max_m"}
+        As in :class:`~mdlib.Exit`.
+    ito_correction : bool
+        As in :func:`integrate_sde`.
+
+    Returns
+    -------
+    ndarray, shape (n_runs,)
+        ``nan`` for runs that diverged before exiting.
+
+    Examples
+    --------
+    >>> import mdlib
+    >>> pb = mdlib.Problem(p=1, d=3000, gamma=0.1)
+    >>> mdlib.sde_exit_times(pb, mdlib.random_init(pb, 1, seed=0).repeat(3), 0.01, 20.0, seed=1).shape
+    (3,)
+    """
+    return integrate_sde(problem, init, t_max, dt=dt, seed=seed, t_save=(), ito_correction=ito_correction,
+                         exit=Exit(T, criterion)).t_exit

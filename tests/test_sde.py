@@ -21,6 +21,7 @@ from mdlib.sde import (
     ito_correction_size,
     p1_covariance_eq55,
     projected_covariance,
+    sde_exit_times,
 )
 
 
@@ -404,6 +405,19 @@ def test_sde_exit_inf_zero_and_nan():
         tr = integrate_sde(pr, make_state(pr, [0.0], [[1.0]]).repeat(3), 2.0, dt=1e-2, seed=0, t_save=(),
                            exit=Exit(0.5, "max_m"))
     assert tr.diverged.all() and np.all(np.isnan(tr.t_exit))
+
+
+def test_sde_exit_times_is_integrate_sde_stopped_at_the_exit():
+    """sde_exit_times is integrate_sde(..., t_save=(), exit=Exit(T, criterion)).t_exit, bitwise, and a run's
+    exit time does not depend on the other runs integrated with it."""
+    pr = Problem(1, 500, 0.1, 1e-3)
+    init = random_init(pr, 5, seed=4)
+    for crit, ito in (("risk", False), ("max_m", True)):
+        te = sde_exit_times(pr, init, 0.05, 20.0, dt=2e-3, seed=6, criterion=crit, ito_correction=ito)
+        ref = integrate_sde(pr, init, 20.0, dt=2e-3, seed=6, t_save=(), exit=Exit(0.05, crit), ito_correction=ito)
+        assert te.tobytes() == ref.t_exit.tobytes() and np.all(np.isfinite(te))
+    assert sde_exit_times(pr, init.run(slice(0, 2)), 0.05, 20.0, dt=2e-3, seed=6)[1] == sde_exit_times(
+        pr, init, 0.05, 20.0, dt=2e-3, seed=6)[1]
 
 
 def test_projected_covariance():
