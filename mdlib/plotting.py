@@ -207,3 +207,62 @@ def plot_band(ax, t, y, *, color=None, label=None, q=(0.1, 0.9), alpha=0.2, **kw
 
 
 __all__.append("plot_band")
+
+
+def plot_runs_and_exits(axes, trajectories, exit_times, *, marks=(), bins=40, t_min=1e-2):
+    r"""The paper's Figures 1 and 3 with their statistics: runs from one start, and the law of their exit times.
+
+    Left (``axes[0]``): the excess risk of every run of each trajectory
+    (SGD, SDE, the ODE, ... coloured by method) against time on a
+    logarithmic axis from ``t_min``.  Right (``axes[1]``): step histograms of
+    the exit times of many runs from the same start, ``exit_times = {kind:
+    times}`` with ``kind`` a key of :data:`COLORS` and :data:`LABELS`, and
+    vertical lines at reference times, ``marks = [(time, label, color,
+    linestyle), ...]`` (the ODE's exit time, a theory's mean).  The time axis
+    of the histograms ends at the 99.5 % quantile of the pooled exit times.
+
+    Returns
+    -------
+    axes
+    """
+    left, right = axes[0], axes[1]
+    for tr in trajectories:
+        plot_risk(left, tr, logx=True)
+    left.set_xlim(t_min, max(tr.t[-1] for tr in trajectories))
+    left.legend(loc="lower left", fontsize=8)
+    plot_exit_hist(right, {LABELS.get(k, k): (np.asarray(v), COLORS.get(k, COLORS["other"]))
+                           for k, v in exit_times.items()}, bins=bins)
+    for t, label, color, ls in marks:
+        right.axvline(t, color=color, ls=ls, lw=2, label=label)
+    pooled = np.concatenate([np.asarray(v, dtype=float) for v in exit_times.values()])
+    pooled = pooled[np.isfinite(pooled)]
+    right.set_xlim(0.9 * pooled.min(), np.quantile(pooled, 0.995))
+    right.legend(loc="upper right", fontsize=8)
+    return axes
+
+
+def plot_estimates(ax, x, estimates, *, spread=1.07, markers="os^D", capsize=3):
+    r"""Estimates with standard-error bars of several methods at the same ``x``, side by side on a log axis.
+
+    ``estimates = {kind: (mean, se)}`` (arrays of the length of ``x``;
+    ``kind`` a key of :data:`COLORS` and :data:`LABELS`); method ``k`` of
+    ``n`` is drawn at ``x * spread**(k - (n - 1)/2)`` so that the bars do not
+    overlap, and the x axis is made logarithmic.
+
+    Returns
+    -------
+    ax
+    """
+    x = np.asarray(x, dtype=float)
+    n = len(estimates)
+    for k, (kind, (mean, se)) in enumerate(estimates.items()):
+        mean, se = np.asarray(mean, dtype=float), np.asarray(se, dtype=float)
+        if mean.shape != x.shape or se.shape != x.shape:
+            raise ValueError(f"{kind}: mean and se must have the shape of x, {x.shape}")
+        ax.errorbar(x * spread ** (k - (n - 1) / 2), mean, yerr=se, fmt=markers[k % len(markers)], capsize=capsize,
+                    color=COLORS.get(kind, COLORS["other"]), label=LABELS.get(kind, kind))
+    ax.set_xscale("log")
+    return ax
+
+
+__all__ += ["plot_runs_and_exits", "plot_estimates"]

@@ -76,3 +76,30 @@ def test_band_draws_the_mean_over_the_quantiles():
     with pytest.raises(ValueError, match="n_runs"):
         plotting.plot_band(ax, t, y[:, :5])
     plt.close(fig)
+
+
+def test_runs_and_exits_draw_both_panels():
+    pb = mdlib.Problem(p=1, d=200, gamma=0.1, delta=1e-4)
+    start = mdlib.random_init(pb, 1, seed=1)
+    runs = [mdlib.simulate_sgd(pb, start.repeat(2), 3.0, seed=2), mdlib.integrate_ode(pb, start, 3.0)]
+    fig, axes = plotting.new_figure(ncols=2)
+    times = {"sgd-exact": np.array([0.5, 1.0, 1.5, np.inf]), "sde": np.array([0.6, 1.2])}
+    plotting.plot_runs_and_exits(axes[0], runs, times, marks=[(0.8, "ODE", "k", "-")], bins=5)
+    left, right = axes[0]
+    assert len(left.lines) == 3 and left.get_xscale() == "log" and left.get_xlim()[0] == pytest.approx(1e-2)
+    labels = [t.get_text() for t in right.get_legend().get_texts()]
+    assert "SGD (exact chain) (3 runs)" in labels and "SDE (2 runs)" in labels and "ODE" in labels
+    assert right.get_xlim()[0] == pytest.approx(0.45) and right.lines[0].get_xdata()[0] == 0.8
+    plt.close(fig)
+
+
+def test_estimates_side_by_side_on_a_log_axis():
+    fig, ax = plt.subplots()
+    plotting.plot_estimates(ax, [10.0, 100.0], {"sgd-exact": ([1.0, 2.0], [0.1, 0.2]), "sde": ([1.5, 2.5], [0.1, 0.1])})
+    assert ax.get_xscale() == "log" and len(ax.containers) == 2
+    np.testing.assert_allclose(ax.containers[0][0].get_xdata(), [10 / 1.07**0.5, 100 / 1.07**0.5])
+    np.testing.assert_allclose(ax.containers[1][0].get_ydata(), [1.5, 2.5])
+    assert ax.containers[1][0].get_color() == plotting.COLORS["sde"]
+    with pytest.raises(ValueError, match="shape of x"):
+        plotting.plot_estimates(ax, [1.0], {"sde": ([1.0, 2.0], [0.1, 0.1])})
+    plt.close(fig)
