@@ -308,7 +308,7 @@ class SweepData:
         One row per cell: status, runs, commit, date, CPU time, ...
     origin : str
         ``"store"`` (every cell read from the store), ``"mixed"`` (cells the
-        store lacks were computed now) or ``"computed"``.
+        store lacks were computed now) or ``"computed"`` (nothing read from the store).
     note : str
         One or two plain sentences for the page: where the numbers come from.
     """
@@ -448,7 +448,7 @@ def sweep_data(name, *, source="store", fixed=None, grid=None, book_runs=None, r
     n_new = sorted({int(d.attrs["n_runs"]) for _, d in computed})
     note = (note + " " if note else "") + (f"{len(todo)} of the {len(prov)} cells are not in the store; they were "
                                            f"computed now with {_runs_text(n_new)}.")
-    return SweepData(filled, prov, "mixed", note)
+    return SweepData(filled, prov, "mixed" if not missing.all() else "computed", note)  # computed: none stored
 
 
 def store_recheck(name, cells, *, n_runs, seed, variables=("t_sgd",), level=1e-3, root=None):

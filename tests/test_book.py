@@ -222,6 +222,9 @@ def test_sweep_data_computes_what_the_store_lacks(demo_store, tmp_path):
     assert np.isfinite(res.ds["t_sgd"]).sum() == 3 * 12 + 6  # three stored cells, one at book scale (6 runs)
     assert sorted(res.ds["n_runs"].values.ravel().tolist()) == [6, 12, 12, 12]
     assert len(list((tmp_path / "cache" / "demo").glob("*.nc"))) == 1  # only the missing cell was computed
+    # a store that holds none of the cells: all computed now, and the origin says so (nothing to recheck)
+    res = book.sweep_data("demo", root=tmp_path / "empty", cache=tmp_path / "cache", book_runs=3)
+    assert res.origin == "computed" and "4 of the 4 cells are not in the store" in res.note
     # another fixed parameter, or a grid value the store lacks: computed now, and the note says why
     res = book.sweep_data("demo", root=demo_store, cache=tmp_path / "cache", fixed={"gamma_over_p": 0.04})
     assert res.origin == "computed" and "gamma_over_p = 0.04 (the store holds 0.05)" in res.note
