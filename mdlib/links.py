@@ -1049,6 +1049,7 @@ def _trajectory_p1(problem, link, t, m, a, method, diverged, t_exit, exit):
     """A :class:`~mdlib.trajectory.Trajectory` from saved overlaps ``m`` (runs, times)."""
     R, nt = m.shape
     risk = population_risk(link, m[..., None], np.ones((R, nt, 1, 1)), np.full((R, nt, 1), a), problem.delta)
+    # (NaN where m is NaN: after the exit, or after a divergence)
     Q = np.where(np.isnan(m), np.nan, 1.0)[..., None, None]
     A = np.where(np.isnan(m), np.nan, a)[..., None]
     return Trajectory(t, m[..., None], Q, A, risk, problem, method, diverged, t_exit, exit)
