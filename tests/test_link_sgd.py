@@ -232,14 +232,21 @@ def test_chain_matches_full_sgd_in_distribution(link, kw, T, criterion):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("link, m0, gamma, delta", [(HE3, 0.3, 0.2, 0.0), (HE4, -0.5, 0.1, 0.05),
-                                                    (MIXED, 0.2, 0.05, 0.01)])
-def test_links_drift_and_diffusion_are_the_chains(link, m0, gamma, delta):
+@pytest.mark.parametrize("link, m0, gamma, delta, K, check_var", [(HE3, 0.3, 0.2, 0.0, 2000, True),
+                                                                  (HE4, -0.5, 0.1, 0.05, 2000, False),
+                                                                  (MIXED, 0.2, 0.05, 0.01, 500, False)])
+def test_links_drift_and_diffusion_are_the_chains(link, m0, gamma, delta, K, check_var):
     """R runs of the chain from m0, K steps each, at d = 10^7: (m_K - m0)/t estimates the drift of
-    mdlib.links (with SE from the runs) and (m_K - m0)/(dt sqrt(K)) has the variance Var[X] of
-    variance_polynomial. Biases, stated and far below the SE: the drift moves along the path by
-    b' b t/2 ~ 1e-4 (t = K dt = 5e-5 γ-units ... see below); finite-d terms are O(1/d) = 1e-7."""
-    d, K, R = 10**7, 2000, 3000
+    mdlib.links (with SE from the runs), t = K dt. Biases, bounded and far below the SE: the drift
+    changes along the path, b b' t/2 (asserted < 0.05 SE; K is smaller for the mixed link, whose
+    drift is large), and finite-d terms are O(1/d) = 1e-7.
+
+    The variance: (m_K - m0) has variance t × diffusion_p1 (variance per unit time). It is checked
+    for He3 only: for He4 and the mixed link Var[X] lives in rare large draws of the fields (a
+    polynomial of degree 14 and more in a Gaussian) that 6·10^6 draws do not sample (the sample
+    variance is 4 times below Var[X] for He4 here); tests/test_links.py checks Var[X] exactly
+    against quadrature and the exact increments against X on the same draws."""
+    d, R = 10**7, 3000
     pb = Problem(1, d, gamma, delta, link=link)
     t = K * pb.dt
     tr = mdlib.simulate_sgd(pb, make_state(pb, m0).repeat(R), t, seed=7, t_save=(0.0, t))
@@ -249,11 +256,12 @@ def test_links_drift_and_diffusion_are_the_chains(link, m0, gamma, delta):
     mean, se = dm.mean() / t, dm.std(ddof=1) / t / np.sqrt(R)
     assert abs(b * db * t / 2) < 0.05 * se  # the path bias is negligible
     assert abs(mean - b) < Z_MAX * se, (mean, b, se)
-    # the diffusion: Var[m_K - m0] = t * diffusion_p1 (variance per unit time)
-    var, var_ref = dm.var(ddof=1) / t, float(diffusion_p1(link, m0, gamma, delta, d=d))
-    kurt = stats.kurtosis(dm, fisher=False)
-    se_var = var * np.sqrt((kurt - 1) / R)
-    assert abs(var - var_ref) < Z_MAX * se_var, (var, var_ref, se_var)
+    assert abs(mean - drift_p1(link, m0, 0.0, 0.0)) > Z_MAX * se or not check_var, "no power to see the O(γ) term"
+    if check_var:
+        var, var_ref = dm.var(ddof=1) / t, float(diffusion_p1(link, m0, gamma, delta, d=d))
+        kurt = stats.kurtosis(dm, fisher=False)
+        se_var = var * np.sqrt((kurt - 1) / R)
+        assert abs(var - var_ref) < Z_MAX * se_var, (var, var_ref, se_var)
 
 
 # --------------------------------------------------------------------------- #
