@@ -154,8 +154,9 @@ from scipy.integrate import quad
 
 from ._random import run_generators
 from ._validate import check_exit, check_int, check_problem, check_real
+from .chain import _horner
 from .problem import Problem, State
-from .trajectory import Exit
+from .trajectory import Exit, Trajectory
 
 __all__ = [
     "Link",
@@ -172,6 +173,8 @@ __all__ = [
     "sample_complexity_exponent",
     "ode_exit_time_p1",
     "sde_exit_times_p1",
+    "integrate_ode_p1",
+    "integrate_sde_p1",
 ]
 
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -990,68 +993,234 @@ def _ode_exit_one(b, gap, level, x0):
     return float(val)
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _horner(c, x):
-    """``Σ_k c_k x^k`` (c lowest order first)."""
-    acc = 0.0
-    for k in range(c.shape[0] - 1, -1, -1):
-        acc = acc * x + c[k]
-    return acc
-
-
 @njit(cache=True, nogil=True)
-def _em_exit_p1(m, rng, n_steps, h, b, v, g, level):
+def _em_run_p1(m, rng, seg_t0, seg_steps, seg_h, seg_save, b, v, g, level, exit_mode, m_out):
     """Euler–Maruyama for ``dm = b(m) dt + sqrt(v(m)) dB`` (polynomials, lowest
-    order first) from ``m`` for up to ``n_steps`` steps of size ``h``, stopping
-    at the first step where ``g(m) - level <= 0``.
+    order first), in the segments of :func:`mdlib.integrate_sde`.
 
-    Returns ``(t, status)``: status 1 exited at time ``t`` (linear
-    interpolation of the gap inside the last step), 0 not exited (``t`` is
-    the time reached), 2 diverged (non-finite or ``|m| > 1e6``).
+    Segment ``s`` starts at ``seg_t0[s]`` and makes ``seg_steps[s]`` steps of
+    size ``seg_h[s]``; at its end ``m`` is saved at index ``seg_save[s]`` of
+    ``m_out`` (if ``>= 0``).  With ``exit_mode`` the run stops at the first
+    step where ``g(m) - level <= 0``, the crossing located by linear
+    interpolation of the gap inside the step.
+
+    Returns ``(status, t)``: status 0 (ran to the end), 1 (exited at ``t``),
+    2 (diverged, non-finite or ``|m| > 1e6``, in the step ending at ``t``).
     """
-    sqh = np.sqrt(h)
-    gap_prev = _horner(g, m) - level
-    if gap_prev <= 0.0:
-        return 0.0, 1
-    for step in range(n_steps):
-        var = _horner(v, m)
-        if var < 0.0:
-            var = 0.0
-        m = m + _horner(b, m) * h + np.sqrt(var) * sqh * rng.standard_normal()
-        if not np.isfinite(m) or abs(m) > 1e6:
-            return (step + 1) * h, 2
-        gap = _horner(g, m) - level
-        if gap <= 0.0:
-            return (step + gap_prev / (gap_prev - gap)) * h, 1
-        gap_prev = gap
-    return n_steps * h, 0
+    gap_old = _horner(g, m) - level if exit_mode else 1.0
+    for s in range(seg_steps.shape[0]):
+        h = seg_h[s]
+        sqh = np.sqrt(h)
+        for i in range(seg_steps[s]):
+            var = _horner(v, m)
+            if var < 0.0:
+                var = 0.0
+            m = m + _horner(b, m) * h + np.sqrt(var) * sqh * rng.standard_normal()
+            t_old = seg_t0[s] + i * h
+            if not np.isfinite(m) or abs(m) > 1e6:
+                return 2, t_old + h
+            if exit_mode:
+                gap = _horner(g, m) - level
+                if gap <= 0.0:
+                    return 1, t_old + h * gap_old / (gap_old - gap)
+                gap_old = gap
+        if seg_save[s] >= 0:
+            m_out[seg_save[s]] = m
+    return 0, np.inf
+
+
+def _p1_problem(problem, init, what):
+    """Checks shared by the p = 1 integrators; returns ``(link, a)``."""
+    check_problem(problem)
+    if problem.p != 1 or not problem.spherical or problem.train_second_layer:
+        raise ValueError(f"{what} of a link needs p = 1, spherical=True and a fixed second layer; got "
+                         f"p = {problem.p}, spherical = {problem.spherical}, train_second_layer = "
+                         f"{problem.train_second_layer}")
+    if not isinstance(init, State):
+        raise ValueError(f"init must be a State (from random_init or make_state), got {type(init).__name__}")
+    init.check_matches(problem)
+    a_all = init.a[:, 0]
+    if np.any(a_all != a_all[0]):
+        raise ValueError("all runs of init must share the second-layer weight a")
+    return (Link.paper() if problem.link is None else problem.link), float(a_all[0])
+
+
+def _trajectory_p1(problem, link, t, m, a, method, diverged, t_exit, exit):
+    """A :class:`~mdlib.trajectory.Trajectory` from saved overlaps ``m`` (runs, times)."""
+    R, nt = m.shape
+    risk = population_risk(link, m[..., None], np.ones((R, nt, 1, 1)), np.full((R, nt, 1), a), problem.delta)
+    # (NaN where m is NaN: after the exit, or after a divergence)
+    Q = np.where(np.isnan(m), np.nan, 1.0)[..., None, None]
+    A = np.where(np.isnan(m), np.nan, a)[..., None]
+    return Trajectory(t, m[..., None], Q, A, risk, problem, method, diverged, t_exit, exit)
+
+
+def integrate_ode_p1(problem: Problem, init: State, t_max: float, t_save=None, rtol: float = 1e-9,
+                     atol: float = 1e-12, method: str = "DOP853", exit: Exit | None = None) -> Trajectory:
+    r"""The p = 1 ODE of ``problem.link``, ``dm/dt = b(m)`` (:func:`drift_polynomial`), as a Trajectory.
+
+    :func:`mdlib.integrate_ode` calls this for a problem with a link (p = 1,
+    projected SGD, fixed second layer).  The runs are integrated together by
+    :func:`scipy.integrate.solve_ivp` (``method``, ``rtol``, ``atol``) and
+    saved at ``t_save``; with ``exit``, each run's exit time is the exact
+    quadrature of :func:`ode_exit_time_p1` (``inf`` beyond ``t_max``) and
+    its saved values after the exit are NaN.
+
+    Parameters
+    ----------
+    problem : Problem
+        With ``p = 1``; ``problem.link`` (``None``: the paper's ``z²``).
+    init : State
+        One start per run, all with the same ``a``.
+    t_max, t_save, rtol, atol, method, exit :
+        As in :func:`mdlib.integrate_ode`.
+
+    Returns
+    -------
+    Trajectory
+        ``method="ode"``; ``Q = 1``; the risk of the link.
+    """
+    from scipy.integrate import solve_ivp
+
+    from ._validate import check_choice, check_t_save
+    from .trajectory import time_grid
+
+    link, a = _p1_problem(problem, init, "integrate_ode")
+    t_max = check_real("t_max", t_max, positive=True)
+    rtol = check_real("rtol", rtol, positive=True)
+    atol = check_real("atol", atol, positive=True)
+    check_choice("method", method, ("DOP853", "RK45", "RK23", "Radau", "BDF", "LSODA"))
+    t_save = check_t_save(t_save, t_max, time_grid)
+    exit = check_exit(exit)
+    b = drift_polynomial(link, problem.gamma, problem.delta, a).coef
+    m0 = init.m[:, 0].astype(float)
+    R = m0.size
+    m = np.full((R, t_save.size), np.nan)
+    if t_save.size:
+        sol = solve_ivp(lambda t, y: P.polyval(y, b), (0.0, float(t_save[-1])), m0, method=method,
+                        t_eval=t_save, rtol=rtol, atol=atol, vectorized=True)
+        if not sol.success:  # pragma: no cover - a polynomial drift on [-1, 1] is tame
+            raise RuntimeError(f"the ODE solver failed: {sol.message}")
+        m[:, : sol.y.shape[1]] = sol.y
+    t_exit = None
+    if exit is not None:
+        t_exit = np.asarray(ode_exit_time_p1(link, m0, problem.gamma, problem.delta, exit, a), dtype=float)
+        t_exit = np.where(t_exit <= t_max, t_exit, np.inf).reshape(R)
+        m[t_save[None, :] > t_exit[:, None]] = np.nan
+    return _trajectory_p1(problem, link, t_save.copy(), m, a, "ode", np.zeros(R, bool), t_exit, exit)
+
+
+def integrate_sde_p1(problem: Problem, init: State, t_max: float, dt: float = 1e-3, seed=None, t_save=None,
+                     exit: Exit | None = None) -> Trajectory:
+    r"""Euler–Maruyama for the p = 1 SDE of ``problem.link``, as a Trajectory.
+
+    .. math::
+
+        dm = b(m)\,dt + \sqrt{\frac{\gamma}{d}\,\mathrm{Var}[X](m)}\;dB_t
+
+    with the exact drift :func:`drift_polynomial` and variance
+    :func:`variance_polynomial` (polynomials in ``m``, evaluated by Horner in
+    a numba kernel).  :func:`mdlib.integrate_sde` calls this for a problem
+    with a link; the steps, the seeding (run ``i`` owns the ``i``-th
+    generator spawned from ``seed``), the saves and the exit (linear
+    interpolation of the gap inside the step where it changes sign) are
+    those of :func:`mdlib.integrate_sde`, so for the paper's ``z²`` the two
+    give the same paths (to rounding; the tests check it run by run).
+
+    Parameters
+    ----------
+    problem : Problem
+        With ``p = 1``; ``problem.link`` (``None``: the paper's ``z²``).
+    init : State
+        One start per run, all with the same ``a``.
+    t_max, dt, seed, t_save, exit :
+        As in :func:`mdlib.integrate_sde`.
+
+    Returns
+    -------
+    Trajectory
+        ``method="sde"``; ``Q = 1``; the risk of the link.
+
+    Notes
+    -----
+    The O(γ/d) Itô and finite-d drift corrections of :mod:`mdlib.sde` are
+    left out (as in ``integrate_sde`` without ``ito_correction``).  ``m`` is
+    not clipped to ``[-1, 1]``: the exit thresholds of interest are well
+    inside.
+    """
+    import warnings
+
+    from ._validate import check_t_save
+    from .trajectory import time_grid
+
+    link, a = _p1_problem(problem, init, "integrate_sde")
+    t_max = check_real("t_max", t_max, positive=True)
+    dt = check_real("dt", dt, positive=True)
+    t_save = check_t_save(t_save, t_max, time_grid)
+    exit = check_exit(exit)
+    b = np.ascontiguousarray(drift_polynomial(link, problem.gamma, problem.delta, a).coef)
+    v = np.ascontiguousarray(problem.gamma / problem.d
+                             * variance_polynomial(link, problem.gamma, problem.delta, a).coef)
+    # segments between 0, the save times and (with exit) t_max, split into equal steps <= dt (as integrate_sde)
+    ends = np.unique(np.concatenate([t_save, [t_max] if exit is not None else []]))
+    ends = ends[ends > 0]
+    seg_t0 = np.concatenate([[0.0], ends[:-1]])
+    seg_steps = np.array([max(1, int(math.ceil(span / dt - 1e-9))) for span in ends - seg_t0], dtype=np.int64)
+    seg_h = (ends - seg_t0) / np.maximum(seg_steps, 1)
+    seg_save = np.full(ends.size, -1, dtype=np.int64)
+    on_grid = np.isin(ends, t_save)
+    seg_save[on_grid] = np.searchsorted(t_save, ends[on_grid])
+    mode = 0
+    g, level_of = np.zeros(1), (lambda m0: 0.0)
+    if exit is not None:
+        mode = 1
+        g, level_of = _gap_poly(link, exit, a, problem.delta)
+        g = np.ascontiguousarray(g)
+    R, nt = init.n_runs, t_save.size
+    m_out = np.full((R, nt), np.nan)
+    t_exit = np.full(R, np.inf) if exit is not None else None
+    diverged = np.zeros(R, dtype=bool)
+    save0 = nt > 0 and t_save[0] == 0
+    for r, rng in enumerate(run_generators(seed, R)):
+        m0 = float(init.m[r, 0])
+        if save0:
+            m_out[r, 0] = m0
+        level = float(level_of(m0))
+        if exit is not None and P.polyval(m0, g) - level <= 0:
+            t_exit[r] = 0.0
+            continue
+        if not ends.size:
+            continue
+        status, t = _em_run_p1(m0, rng, seg_t0, seg_steps, seg_h, seg_save, b, v, g, level, mode, m_out[r])
+        if status == 1:
+            t_exit[r] = t
+            m_out[r, t_save > t] = np.nan
+        elif status == 2:
+            diverged[r] = True
+            m_out[r, t_save >= t] = np.nan
+            if exit is not None:
+                t_exit[r] = np.nan
+    if diverged.any():
+        warnings.warn(f"{diverged.sum()} of {R} SDE runs diverged", RuntimeWarning, stacklevel=2)
+    return _trajectory_p1(problem, link, t_save.copy(), m_out, a, "sde", diverged, t_exit, exit)
 
 
 def sde_exit_times_p1(link: Link, problem: Problem, init: State, exit: Exit, t_max: float, dt: float = 1e-3,
                       seed=None) -> np.ndarray:
     r"""Exit times (Eq. 9) of the p = 1 SDE of a polynomial link, by Euler–Maruyama.
 
-    .. math::
-
-        dm = b(m)\,dt + \sqrt{\frac{\gamma}{d}\,\mathrm{Var}[X](m)}\;dB_t
-
-    with the exact drift :func:`drift_p1` and diffusion :func:`diffusion_p1`
-    (both polynomials in ``m``, evaluated by Horner in a numba kernel).  Each
-    run owns a ``Generator`` spawned from one ``SeedSequence`` (run ``i``
-    gets the same stream whatever ``n_runs``), takes ``ceil(t_max/dt)``
-    equal steps and stops at the first step where the exit criterion holds;
-    the crossing is located by linear interpolation of the gap inside that
-    step.  Arguments, seeding, steps and interpolation are those of
-    ``mdlib.integrate_sde(problem, init, t_max, dt, seed, t_save=(),
-    exit=...)``: for ``σ = z²`` the two give the same paths (the tests
-    check it run by run), so this can become its link-aware p = 1 case.
+    Short for ``integrate_sde_p1(Problem(..., link=link), init, t_max, dt,
+    seed, t_save=(), exit=exit).t_exit`` (:func:`integrate_sde_p1`, which
+    :func:`mdlib.integrate_sde` calls for a problem with a link): each run
+    takes ``ceil(t_max/dt)`` equal steps and stops at the first step where the
+    exit criterion holds.
 
     Parameters
     ----------
     link : Link
     problem : Problem
         ``p = 1``, projected (``spherical=True``), fixed second layer; gives
-        ``d``, ``γ`` and ``Δ``.
+        ``d``, ``γ`` and ``Δ`` (its own link, if any, must be ``link``).
     init : State
         Initial conditions, one per run (``random_init(problem, n, seed)`` or
         ``make_state(problem, m0).repeat(n)``); all runs must share ``a``.
@@ -1068,39 +1237,15 @@ def sde_exit_times_p1(link: Link, problem: Problem, init: State, exit: Exit, t_m
     -------
     ndarray, shape (n_runs,)
         Exit times; ``inf`` if not exited by ``t_max``, ``nan`` if diverged.
-
-    Notes
-    -----
-    The O(γ/d) Itô and finite-d drift corrections of :mod:`mdlib.sde` are
-    left out (as in ``integrate_sde`` without ``ito_correction``).  ``m`` is
-    not clipped to ``[-1, 1]``: the exit thresholds of interest are well
-    inside.
     """
+    import dataclasses
+
     _check_link(link)
     check_problem(problem)
-    if problem.p != 1 or not problem.spherical or problem.train_second_layer:
-        raise ValueError("sde_exit_times_p1 needs p = 1, spherical=True and a fixed second layer")
-    if not isinstance(init, State):
-        raise ValueError(f"init must be a State (from random_init or make_state), got {type(init).__name__}")
-    init.check_matches(problem)
+    if problem.link is not None and problem.link != link:
+        raise ValueError(f"problem.link = {problem.link!r} is not link = {link!r}")
     if check_exit(exit) is None:
         raise ValueError("exit must be an Exit (mdlib.Exit(T, criterion)), got None")
-    t_max = check_real("t_max", t_max, positive=True)
-    dt = check_real("dt", dt, positive=True)
-    a_all = init.a[:, 0]
-    if np.any(a_all != a_all[0]):
-        raise ValueError("all runs of init must share the second-layer weight a")
-    a = float(a_all[0])
-    b = np.ascontiguousarray(drift_polynomial(link, problem.gamma, problem.delta, a).coef)
-    v = np.ascontiguousarray(problem.gamma / problem.d * variance_polynomial(link, problem.gamma, problem.delta,
-                                                                              a).coef)
-    g, level_of = _gap_poly(link, exit, a, problem.delta)
-    g = np.ascontiguousarray(g)
-    n_steps = max(1, int(math.ceil(t_max / dt - 1e-9)))
-    h = t_max / n_steps
-    out = np.empty(init.n_runs)
-    for r, rng in enumerate(run_generators(seed, init.n_runs)):
-        m0 = float(init.m[r, 0])
-        t, status = _em_exit_p1(m0, rng, n_steps, h, b, v, g, float(level_of(m0)))
-        out[r] = t if status == 1 else math.inf if status == 0 else math.nan
-    return out
+    if problem.spherical:
+        problem = dataclasses.replace(problem, link=link)
+    return integrate_sde_p1(problem, init, t_max, dt, seed, t_save=(), exit=exit).t_exit

@@ -39,7 +39,7 @@ from scipy.optimize import brentq
 
 from ._layout import StateLayout
 from ._validate import check_choice, check_exit, check_init, check_int, check_problem, check_real, check_t_save
-from .problem import Problem, State
+from .problem import Problem, State, _paper_only
 from .risk import population_risk
 from .trajectory import Exit, Trajectory, time_grid
 
@@ -159,6 +159,7 @@ def ode_drift(problem: Problem, m, Q=None, a=None):
     da : ndarray, shape (..., p)
     """
     check_problem(problem)
+    _paper_only(problem, "ode_drift")
     m, Q, a = _as_stats(problem, m, Q, a)
     return _drift(m, Q, a, problem.gamma, problem.delta, problem.spherical, problem.train_second_layer)
 
@@ -461,6 +462,13 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
     ValueError
         On a bad argument (the message names it).
 
+    Notes
+    -----
+    A problem with a link other than the paper's (``problem.link``, beyond
+    the paper) is integrated by :func:`mdlib.links.integrate_ode_p1`: p = 1,
+    projected SGD, fixed second layer, the exact drift of that link, exit
+    times by exact quadrature (a ValueError names the parameter otherwise).
+
     Examples
     --------
     >>> import mdlib
@@ -471,6 +479,10 @@ def integrate_ode(problem: Problem, init: State, t_max: float, t_save=None, rtol
     True
     """
     check_init(problem, init)
+    if problem.link is not None:  # another link (mdlib.links): the exact p = 1 ODE of that link
+        from .links import integrate_ode_p1
+
+        return integrate_ode_p1(problem, init, t_max, t_save, rtol, atol, method, exit)
     t_max = check_real("t_max", t_max, positive=True)
     rtol = check_real("rtol", rtol, positive=True)
     atol = check_real("atol", atol, positive=True)
@@ -634,6 +646,7 @@ def jacobian_at_mediocrity(problem: Problem, h: float = 1e-6):
         ``("m", j)``, ``("Q", j, l)`` or ``("a", j)`` for each coordinate.
     """
     check_problem(problem)
+    _paper_only(problem, "jacobian_at_mediocrity")
     h = check_real("h", h, positive=True)
     layout = StateLayout.of(problem)
     p = problem.p
@@ -700,6 +713,7 @@ def ode_steps_to_exit(problem: Problem, init: State, T: float, t_max: float | No
     from .theory import omega_m
 
     check_problem(problem)
+    _paper_only(problem, "ode_steps_to_exit")
     p, d, gamma = problem.p, problem.d, problem.gamma
     if t_max is None:
         t_max = 60.0 / omega_m(p, gamma, problem.delta)
@@ -738,6 +752,7 @@ def ode_gamma_opt(problem: Problem, init: State, T: float, bounds=(0.5, 1.5), xa
     from .theory import gamma_opt
 
     check_problem(problem)
+    _paper_only(problem, "ode_gamma_opt")
     lo, hi = (check_real("bounds", b, positive=True) for b in bounds)
     if not lo < hi:
         raise ValueError(f"bounds must be increasing, got {bounds}")
@@ -762,6 +777,7 @@ def mediocrity_growth_rate(problem: Problem, a: float = 1.0, h: float = 1e-7) ->
     ``a_j``, so ``ω_M(a) ≈ 4a`` as ``γ → 0``.
     """
     check_problem(problem)
+    _paper_only(problem, "mediocrity_growth_rate")
     a = check_real("a", a)
     h = check_real("h", h, positive=True)
     p = problem.p
@@ -817,6 +833,7 @@ def second_layer_delay(problem: Problem, t):
     ndarray
     """
     check_problem(problem)
+    _paper_only(problem, "second_layer_delay")
     if not problem.spherical:
         raise ValueError("second_layer_delay needs projected SGD (spherical=True)")
     p = problem.p

@@ -53,6 +53,14 @@ class Problem:
         plain SGD (Eq. 4) otherwise.
     train_second_layer : bool, default False
         Train the second-layer weights ``a`` (App. I) or keep them fixed.
+    link : mdlib.links.Link or None, default None
+        The target's link ``σ`` (beyond the paper): label
+        ``y = σ(w*·x) + sqrt(Δ) z`` and matched student
+        ``f(x) = (1/p) Σ_j a_j σ(w_j·x)``.  ``None`` is the paper's
+        ``σ(z) = z²`` (Eq. 2); ``Link.paper()`` is stored as ``None``, so that
+        the two describe the same problem (equal, same repr, same engines).
+        Other links need ``spherical=True``: their risk and the exit criterion
+        (:func:`mdlib.links.population_risk`) assume unit-norm weights.
 
     Raises
     ------
@@ -66,6 +74,7 @@ class Problem:
     delta: float = 0.0
     spherical: bool = True
     train_second_layer: bool = False
+    link: object = None
 
     def __post_init__(self):
         p = check_int("p", self.p, 1)
@@ -80,6 +89,27 @@ class Problem:
         object.__setattr__(
             self, "train_second_layer", check_bool("train_second_layer", self.train_second_layer)
         )
+        if self.link is not None:
+            from .links import Link  # (mdlib.links imports this module)
+
+            if not isinstance(self.link, Link):
+                raise ValueError(f"link must be a mdlib.links.Link or None, got {type(self.link).__name__}")
+            if self.link == Link.paper():
+                object.__setattr__(self, "link", None)
+            elif not self.spherical:
+                raise ValueError(f"link = {self.link!r} needs spherical=True (projected SGD): the risk of a "
+                                 "link is computed for unit-norm weights")
+
+    def __repr__(self) -> str:
+        # the dataclass repr, with the link only when it is not the paper's
+        text = (f"Problem(p={self.p!r}, d={self.d!r}, gamma={self.gamma!r}, delta={self.delta!r}, "
+                f"spherical={self.spherical!r}, train_second_layer={self.train_second_layer!r}")
+        return text + ("" if self.link is None else f", link={self.link!r}") + ")"
+
+    @property
+    def is_paper(self) -> bool:
+        """The paper's target ``σ(z) = z²`` (``link is None``)."""
+        return self.link is None
 
     @property
     def dt(self) -> float:
@@ -140,6 +170,15 @@ class State:
             raise ValueError(f"init has p = {self.p} hidden units but the problem has p = {problem.p}")
         if problem.spherical and not np.allclose(np.diagonal(self.Q, axis1=1, axis2=2), 1.0, atol=1e-8):
             raise ValueError("init has Q_jj != 1 but the problem is spherical (projected SGD)")
+
+
+def _paper_only(problem, what):
+    """Raise a ValueError naming ``link`` if ``problem`` has a link other than the paper's ``z²``
+    (for the functions whose formulas are the paper's, e.g. Eqs. 7, 17, 54)."""
+    if problem.link is not None:
+        raise ValueError(f"{what} is written for the paper's link sigma(z) = z^2, but problem.link = "
+                         f"{problem.link!r}; for other links see mdlib.links (p = 1: integrate_ode and "
+                         "integrate_sde handle them)")
 
 
 def _stats_from_coords(C):

@@ -51,7 +51,7 @@ from ._linalg import psd_cholesky
 from ._random import run_generators
 from ._validate import check_bool, check_exit, check_init, check_problem, check_real, check_t_save
 from .moments import _increment_moments, displacement_moment_series, displacement_weights, field_covariance
-from .problem import Problem, State
+from .problem import Problem, State, _paper_only
 from .risk import population_risk
 from .trajectory import Exit, Trajectory, time_grid
 
@@ -329,6 +329,7 @@ def _as_state_arrays(problem, m, Q, a):
 
 def _stats(problem, m, Q, a, projected):
     check_problem(problem)
+    _paper_only(problem, "increment_mean/increment_covariance")
     check_bool("projected", projected)
     if projected and not problem.spherical:
         raise ValueError("projected=True needs a spherical problem (projected SGD)")
@@ -356,6 +357,7 @@ def increment_labels(problem: Problem, projected: bool = False):
     Projected: ``m_j``, the off-diagonal ``Q_jl`` (``j < l``), ``a_j``.
     """
     check_problem(problem)
+    _paper_only(problem, "increment_labels")
     return _Spec(problem.p, problem.spherical, problem.train_second_layer).labels(projected)
 
 
@@ -496,6 +498,7 @@ def ito_correction(problem: Problem, m, Q=None, a=None):
         (or of the unconstrained labels for plain SGD).
     """
     check_problem(problem)
+    _paper_only(problem, "ito_correction")
     spec = _Spec(problem.p, problem.spherical, problem.train_second_layer)
     if not problem.spherical:
         return np.zeros(spec.nr)
@@ -547,6 +550,7 @@ def finite_d_drift_correction(problem: Problem, m, Q=None, a=None):
         projected=problem.spherical)``.
     """
     check_problem(problem)
+    _paper_only(problem, "finite_d_drift_correction")
     m, Q, a = _as_state_arrays(problem, m, Q, a)
     p, d, gamma = problem.p, problem.d, problem.gamma
     omega = field_covariance(m, Q)
@@ -626,6 +630,11 @@ def integrate_sde(problem: Problem, init: State, t_max: float, dt: float = 1e-3,
         ``inf`` for runs that have not exited by ``t_max``, ``nan`` for
         diverged runs, and saved values after a run's exit are NaN.
 
+    A problem with a link other than the paper's (``problem.link``, beyond
+    the paper) is integrated by :func:`mdlib.links.integrate_sde_p1`: p = 1,
+    projected SGD, fixed second layer, the exact drift and diffusion of that
+    link (a ValueError names the parameter otherwise).
+
     Notes
     -----
     The cost per step grows like ``p^6`` (the covariance has O(p⁴)
@@ -644,6 +653,12 @@ def integrate_sde(problem: Problem, init: State, t_max: float, dt: float = 1e-3,
     (4,)
     """
     check_init(problem, init)
+    if problem.link is not None:  # another link (mdlib.links): the exact p = 1 SDE of that link
+        if check_bool("ito_correction", ito_correction):
+            raise ValueError("ito_correction=True is not available for a problem with a link (problem.link)")
+        from .links import integrate_sde_p1
+
+        return integrate_sde_p1(problem, init, t_max, dt, seed, t_save, exit)
     t_max = check_real("t_max", t_max, positive=True)
     dt = check_real("dt", dt, positive=True)
     ito_correction = check_bool("ito_correction", ito_correction)

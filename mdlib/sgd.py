@@ -30,9 +30,19 @@ from numba import njit
 
 from ._random import run_generators
 from ._validate import check_choice, check_exit, check_init, check_int, check_real, check_t_save
-from .chain import _GRAM_BUFFER, _chain_gap, _chain_gram, _chain_run, _chain_run_p1, _record
+from .chain import (
+    _GRAM_BUFFER,
+    _any_risk,
+    _chain_gap,
+    _chain_gram,
+    _chain_run,
+    _chain_run_p1,
+    _horner,
+    _link_risk,
+    _record,
+    link_arrays,
+)
 from .problem import Problem, State
-from .risk import _risk
 from .trajectory import Exit, Trajectory, time_grid
 
 __all__ = ["simulate_sgd", "sgd_exit_times"]
@@ -170,9 +180,80 @@ def _full_step(W, norms2, a, G, x, lam, raw, coef, rng, p, d, gamma, delta, sphe
     return True
 
 
+@njit(cache=True, nogil=True, fastmath=True)
+def _full_step_link(W, norms2, a, G, x, lam, raw, coef, lw, rng, p, d, gamma, delta, spherical, train_a, gram, L):
+    """:func:`_full_step` for a link ``L`` (:func:`mdlib.chain.link_arrays`, not
+    empty): ``σ(λ_j)`` and ``σ'(λ_j)/2`` (in ``lw[0]``, ``lw[1]``) replace
+    ``λ_j²`` and ``λ_j``.  A separate copy, so that the paper's step compiles
+    exactly as before (with ``fastmath``, a branch in it changes the rounding)."""
+    inv_sqrt_d = 1.0 / np.sqrt(d)
+    sqrt_d = np.sqrt(d)
+    sqrt_delta = np.sqrt(delta)
+    x2 = 0.0
+    for i in range(d):
+        xi = rng.standard_normal() * inv_sqrt_d
+        x[i] = xi
+        x2 += xi * xi
+    for j in range(p):
+        acc = 0.0
+        for i in range(d):
+            acc += W[j, i] * x[i]
+        lam[j] = acc
+    if gram:  # W_j·x, before the rescaling below
+        for j in range(p):
+            raw[j] = lam[j]
+    if spherical:
+        for j in range(p):
+            lam[j] *= sqrt_d / np.sqrt(norms2[j])
+    lam_star = sqrt_d * x[0]
+    f = 0.0
+    for j in range(p):
+        sv = _horner(L[0], lam[j])
+        lw[0, j] = sv
+        lw[1, j] = _horner(L[1], lam[j])
+        f += a[j] * sv
+    E = f / p - _horner(L[0], lam_star) - sqrt_delta * rng.standard_normal()
+    if not np.isfinite(E) or abs(E) > 1e40:
+        return False
+    for j in range(p):
+        cj = gamma * 2.0 / p * E * a[j] * lw[1, j]
+        if spherical:  # gradient step on the actual weight, expressed on W_j
+            cj *= np.sqrt(norms2[j]) * inv_sqrt_d
+        coef[j] = cj
+        nrm = 0.0
+        for i in range(d):
+            w = W[j, i] - cj * x[i]
+            W[j, i] = w
+            nrm += w * w
+        norms2[j] = nrm
+    if gram:
+        for j in range(p):
+            cj = coef[j]
+            wj = x2 * cj - raw[j]
+            for l in range(j):
+                G[j, l] += wj * coef[l] - cj * raw[l]
+    if train_a:
+        for j in range(p):
+            a[j] -= gamma / (p * d) * E * lw[0, j]
+    if spherical:
+        # keep the stored directions at norm sqrt(d) now and then, so that
+        # nothing under- or overflows; the weights themselves are unchanged
+        for j in range(p):
+            if norms2[j] > 4.0 * d or norms2[j] < 0.25 * d:
+                s = sqrt_d / np.sqrt(norms2[j])
+                for i in range(d):
+                    W[j, i] *= s
+                norms2[j] = d
+                for l in range(j):
+                    G[j, l] *= s
+                for l in range(j + 1, p):
+                    G[l, j] *= s
+    return True
+
+
 @njit(cache=True, nogil=True)
-def _full_run(W, norms2, a, G, x, lam, raw, coef, m_tmp, Q_tmp, s_tmp, rng, p, d, gamma, delta, spherical, train_a,
-              stop, save_steps, m_out, a_out, risk_out, Q_out, store_Q,
+def _full_run(W, norms2, a, G, x, lam, raw, coef, m_tmp, Q_tmp, s_tmp, lw, rng, p, d, gamma, delta, spherical,
+              train_a, L, stop, save_steps, m_out, a_out, risk_out, Q_out, store_Q,
               exit_mode, level, check_every, pos, gap_state):
     """Advance d-dimensional SGD up to step ``stop``, in place, recording and
     checking for the exit on the way.
@@ -186,9 +267,10 @@ def _full_run(W, norms2, a, G, x, lam, raw, coef, m_tmp, Q_tmp, s_tmp, rng, p, d
     ``(W_j - c_j x)·(W_l - c_l x)`` is exact; they are recomputed from ``W``
     every d steps, so that rounding drift stays bounded.  ``pos = [step,
     next save index, steps since G was recomputed (-1: G is stale)]``.
-    Saves, exit checks and the return value are as in
+    Saves, exit checks, the link ``L`` and the return value are as in
     ``mdlib.chain._chain_run``.
     """
+    link = L.shape[1] > 0
     step = pos[0]
     k = pos[1]
     since_sync = pos[2]
@@ -200,11 +282,17 @@ def _full_run(W, norms2, a, G, x, lam, raw, coef, m_tmp, Q_tmp, s_tmp, rng, p, d
     status = 0
     if k < n_save and save_steps[k] == step:
         _full_stats(W, norms2, G, p, d, spherical, m_tmp, Q_tmp, s_tmp)
-        if not _record(k, m_tmp, Q_tmp, a, _risk(m_tmp, Q_tmp, a, delta), m_out, a_out, risk_out, Q_out, store_Q):
+        if not _record(k, m_tmp, Q_tmp, a, _any_risk(m_tmp, Q_tmp, a, delta, L), m_out, a_out, risk_out, Q_out,
+                       store_Q):
             status = 2
         k += 1
     while status == 0 and step < stop:
-        if not _full_step(W, norms2, a, G, x, lam, raw, coef, rng, p, d, gamma, delta, spherical, train_a, gram):
+        if link:
+            ok = _full_step_link(W, norms2, a, G, x, lam, raw, coef, lw, rng, p, d, gamma, delta, spherical, train_a,
+                                 gram, L)
+        else:
+            ok = _full_step(W, norms2, a, G, x, lam, raw, coef, rng, p, d, gamma, delta, spherical, train_a, gram)
+        if not ok:
             status = 2
             break
         step += 1
@@ -215,12 +303,17 @@ def _full_run(W, norms2, a, G, x, lam, raw, coef, m_tmp, Q_tmp, s_tmp, rng, p, d
                 since_sync = 0
         if k < n_save and save_steps[k] == step:
             _full_stats(W, norms2, G, p, d, spherical, m_tmp, Q_tmp, s_tmp)
-            if not _record(k, m_tmp, Q_tmp, a, _risk(m_tmp, Q_tmp, a, delta), m_out, a_out, risk_out, Q_out, store_Q):
+            if not _record(k, m_tmp, Q_tmp, a, _any_risk(m_tmp, Q_tmp, a, delta, L), m_out, a_out, risk_out, Q_out,
+                           store_Q):
                 status = 2
                 break
             k += 1
         if exit_mode != 0 and step % check_every == 0:
-            cur = _full_gap(W, norms2, G, a, p, d, spherical, exit_mode, level)
+            if exit_mode == 1 and link:  # the link's excess risk, from m and Q
+                _full_stats(W, norms2, G, p, d, spherical, m_tmp, Q_tmp, s_tmp)
+                cur = _link_risk(m_tmp, Q_tmp, a, 0.0, L) - level
+            else:
+                cur = _full_gap(W, norms2, G, a, p, d, spherical, exit_mode, level)
             if cur <= 0.0:
                 prev = gap_state[0]
                 gap_state[0] = prev / (prev - cur) if prev > 0.0 else 1.0
@@ -245,17 +338,19 @@ def _no_saves(p):
 class _ChainRun:
     """One run of the exact chain (:mod:`mdlib.chain`): its state and kernel."""
 
-    def __init__(self, problem, coords, a, rng, generic=False):
+    def __init__(self, problem, coords, a, rng, generic=False, L=None):
         p = problem.p
         n = p + 1
         self.kernel = _chain_run_p1 if (p == 1 and not generic) else _chain_run
         self.pb, self.rng = problem, rng
+        # the link as the kernels take it (tests may pass L: e.g. z² through the link path)
+        self.L = link_arrays(problem.link) if L is None else np.ascontiguousarray(L, dtype=float)
         self.Mt = np.zeros((n + 1, n))  # coordinates, transposed: Mt[k, i] = C[i, k]
         self.Mt[:n] = coords.T
         self.a = a.copy()
         self.Om = np.zeros((p, p))
         self.work = (np.zeros((3, _GRAM_BUFFER, p)), np.zeros(n + 1), np.zeros(n), np.zeros(n), np.zeros(n),
-                     np.zeros(n), np.zeros(n), np.zeros(p), np.zeros(p))
+                     np.zeros(n), np.zeros(n), np.zeros(p), np.zeros(p), np.zeros((2, n)))
         self.pos = np.zeros(5, np.int64)
         self.gap_state = np.zeros(1)
 
@@ -266,7 +361,7 @@ class _ChainRun:
     def run(self, stop, saves, exit_mode=0, level=0.0, check_every=1):
         pb = self.pb
         return self.kernel(self.Mt, self.a, self.Om, *self.work, self.rng, pb.p, pb.d, pb.gamma, pb.delta,
-                           pb.spherical, pb.train_second_layer, stop, *saves,
+                           pb.spherical, pb.train_second_layer, self.L, stop, *saves,
                            exit_mode, level, check_every, self.pos, self.gap_state)
 
     def advance(self, n):
@@ -275,7 +370,7 @@ class _ChainRun:
 
     def gap(self, mode, level):
         self.pos[2] = 0  # Om is used as scratch space
-        return _chain_gap(self.Mt, self.a, self.Om, self.pb.p, mode, level)
+        return _chain_gap(self.Mt, self.a, self.Om, self.pb.p, mode, level, self.L)
 
     def stats(self):
         """(m, Q, a), recomputed from the coordinates."""
@@ -289,9 +384,10 @@ class _ChainRun:
 class _FullRun:
     """One run of d-dimensional SGD: its state and kernel."""
 
-    def __init__(self, problem, coords, a, rng):
+    def __init__(self, problem, coords, a, rng, L=None):
         p, d = problem.p, problem.d
         self.pb, self.rng = problem, rng
+        self.L = link_arrays(problem.link) if L is None else np.ascontiguousarray(L, dtype=float)
         # embed the coordinates: w* = sqrt(d) e_0, w_j = sqrt(d) (C_j, 0, ..., 0)
         self.W = np.zeros((p, d))
         self.W[:, : p + 1] = np.sqrt(d) * coords[1:]
@@ -299,7 +395,8 @@ class _FullRun:
         self.G = np.zeros((p, p))
         _full_gram(self.W, self.G, p, p + 1)  # the other coordinates are zero
         self.a = a.copy()
-        self.work = (np.zeros(d), np.zeros(p), np.zeros(p), np.zeros(p), np.zeros(p), np.zeros((p, p)), np.zeros(p))
+        self.work = (np.zeros(d), np.zeros(p), np.zeros(p), np.zeros(p), np.zeros(p), np.zeros((p, p)), np.zeros(p),
+                     np.zeros((2, p)))
         self.pos = np.zeros(3, np.int64)
         self.gap_state = np.zeros(1)
 
@@ -310,7 +407,7 @@ class _FullRun:
     def run(self, stop, saves, exit_mode=0, level=0.0, check_every=1):
         pb = self.pb
         return _full_run(self.W, self.norms2, self.a, self.G, *self.work, self.rng, pb.p, pb.d, pb.gamma, pb.delta,
-                         pb.spherical, pb.train_second_layer, stop, *saves,
+                         pb.spherical, pb.train_second_layer, self.L, stop, *saves,
                          exit_mode, level, check_every, self.pos, self.gap_state)
 
     def advance(self, n):
@@ -325,6 +422,9 @@ class _FullRun:
     def gap(self, mode, level):
         pb = self.pb
         self._sync()
+        if mode == 1 and self.L.shape[1] > 0:
+            m, Q, a = self.stats()
+            return float(_link_risk(m, Q, a, 0.0, self.L)) - level
         return _full_gap(self.W, self.norms2, self.G, self.a, pb.p, pb.d, pb.spherical, mode, level)
 
     def stats(self):
@@ -416,6 +516,14 @@ def simulate_sgd(problem: Problem, init: State, t_max: float, method: str = "aut
     layer also ``a_j ← a_j - (γ/d)(1/p)(f - y) λ_j²``; in projected mode each
     ``w_j`` is then put back on the sphere of radius ``sqrt(d)``.  Time is
     ``t = ν γ/(p d)``.
+
+    For a problem with another link ``σ`` (``problem.link``, beyond the paper;
+    :mod:`mdlib.links`): ``y = σ(w*·x) + sqrt(Δ) z``,
+    ``f = (1/p) Σ_j a_j σ(λ_j)``, and the steps
+    ``w_j ← w_j - γ (1/p)(f - y) a_j σ'(λ_j) x`` and
+    ``a_j ← a_j - (γ/d)(1/p)(f - y) σ(λ_j)``; the recorded risk and the exit
+    criterion ``"risk"`` are that link's (:func:`mdlib.links.population_risk`).
+    Both engines take any ``p``.
 
     Parameters
     ----------

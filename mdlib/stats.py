@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["variance_components", "bonferroni_z", "zscores", "participation_ratio", "variance_ratio_power",
-           "variance_ratio_runs", "variance_ratio_power_mc", "bootstrap"]
+           "variance_ratio_runs", "variance_ratio_power_mc", "bootstrap",
+           "power_law_fit"]
 
 
 def variance_components(x):
@@ -319,3 +320,45 @@ def bootstrap(statistic, x, n_boot=1000, seed=None):
     rng = np.random.default_rng(seed)
     n = x.shape[0]
     return np.array([statistic(x[rng.integers(0, n, n)]) for _ in range(n_boot)], dtype=float)
+
+
+def power_law_fit(x, y, y_se):
+    r"""Exponent of ``y ∝ x^e`` from means with standard errors: weighted least squares in log-log.
+
+    Fits ``log y_i = c + e log x_i`` with weights ``1/σ_i²``, ``σ_i = y_se_i/y_i`` (the
+    standard error of ``log y_i`` by the delta method), and returns ``e`` with its
+    standard error from the fit's covariance, ``(Σ w_i (u_i - ū)²)^{-1/2}`` with
+    ``u = log x`` and ``ū`` the weighted mean. The standard error assumes the power law
+    (it measures the scatter of the means, not a curvature of the law in ``log x``).
+
+    Parameters
+    ----------
+    x : array_like
+        Positive abscissae (e.g. dimensions ``d``), at least two distinct values.
+    y, y_se : array_like
+        Positive means and their standard errors (``> 0``).
+
+    Returns
+    -------
+    (float, float)
+        The exponent ``e`` and its standard error.
+
+    Examples
+    --------
+    >>> from mdlib.stats import power_law_fit
+    >>> e, se = power_law_fit([10, 20, 40], [100.0, 400.0, 1600.0], [5.0, 20.0, 80.0])
+    >>> round(e, 6), round(se, 4)
+    (2.0, 0.051)
+    """
+    x, y, y_se = (np.asarray(v, dtype=float).ravel() for v in (x, y, y_se))
+    if not (x.shape == y.shape == y_se.shape) or np.unique(x).size < 2:
+        raise ValueError("x, y and y_se must have the same length, with at least two distinct x")
+    if np.any(~np.isfinite(x)) or np.any(x <= 0) or np.any(~np.isfinite(y)) or np.any(y <= 0):
+        raise ValueError("x and y must be finite and positive")
+    if np.any(~np.isfinite(y_se)) or np.any(y_se <= 0):
+        raise ValueError("y_se must be finite and positive")
+    u, v, w = np.log(x), np.log(y), (y / y_se) ** 2
+    u_bar = np.sum(w * u) / np.sum(w)
+    sxx = np.sum(w * (u - u_bar) ** 2)
+    e = np.sum(w * (u - u_bar) * v) / sxx
+    return float(e), float(1.0 / np.sqrt(sxx))

@@ -65,6 +65,9 @@ class Exit:
         ``"risk"`` (Eq. 9): the first ``t`` with
         ``R(t) - Δ/2 <= (1 - T)(R(0) - Δ/2)``; ``"max_m"`` (App. I, for a
         trained second layer): ``max_j m_j(t)² >= T + (1 - T) max_j m_j(0)²``.
+        For a problem with a link other than the paper's (``Problem.link``),
+        ``R`` is that link's risk (:func:`mdlib.links.population_risk`): the
+        integrators pass ``link=problem.link`` to :meth:`level` and :meth:`gap`.
 
     Examples
     --------
@@ -88,21 +91,30 @@ class Exit:
         """Code of the criterion for the numba kernels: 1 risk, 2 max_m."""
         return 1 if self.criterion == "risk" else 2
 
-    def level(self, m0, Q0, a0, delta):
+    def level(self, m0, Q0, a0, delta, link=None):
         """The threshold of each run from its start, shape ``m0.shape[:-1]``.
 
         ``(1 - T)(R(0) - Δ/2)`` for ``"risk"``, ``T + (1 - T) max_j m_j(0)²``
-        for ``"max_m"``.
+        for ``"max_m"``; ``link``: the problem's link (``None``: the paper's).
         """
         if self.criterion == "risk":
-            return (1 - self.T) * (population_risk(m0, Q0, a0, delta) - delta / 2)
+            return (1 - self.T) * (_risk_of(link, m0, Q0, a0, delta) - delta / 2)
         return self.T + (1 - self.T) * np.max(np.asarray(m0) ** 2, axis=-1)
 
-    def gap(self, m, Q, a, delta, level):
+    def gap(self, m, Q, a, delta, level, link=None):
         """Distance to the threshold, ``<= 0`` once the run has exited."""
         if self.criterion == "risk":
-            return population_risk(m, Q, a, delta) - delta / 2 - level
+            return _risk_of(link, m, Q, a, delta) - delta / 2 - level
         return level - np.max(np.asarray(m) ** 2, axis=-1)
+
+
+def _risk_of(link, m, Q, a, delta):
+    """Eq. 6 for the paper's link (``None``), :func:`mdlib.links.population_risk` for another."""
+    if link is None:
+        return population_risk(m, Q, a, delta)
+    from .links import population_risk as link_risk  # (mdlib.links imports this module)
+
+    return link_risk(link, m, Q, a, delta)
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,7 @@ class Trajectory:
         ``None`` when not stored (large p, to save memory).
     a : ndarray, shape (n_runs, n_t, p)
     risk : ndarray, shape (n_runs, n_t)
-        Population risk (Eq. 6), including ``Δ/2``.
+        Population risk (Eq. 6, or that of ``problem.link``), including ``Δ/2``.
     problem : Problem
     method : str
         ``"sgd-full"``, ``"sgd-exact"``, ``"ode"`` or ``"sde"``.

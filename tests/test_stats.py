@@ -6,6 +6,7 @@ import pytest
 
 from mdlib.stats import (
     bootstrap,
+    power_law_fit,
     variance_components,
     variance_ratio_power,
     variance_ratio_power_mc,
@@ -148,3 +149,21 @@ def test_bootstrap_resamples_rows_in_the_documented_order():
     assert se == pytest.approx(x[:, 0].std() / math.sqrt(400), rel=0.1)
     with pytest.raises(ValueError, match="two rows"):
         bootstrap(np.mean, [1.0])
+
+
+def test_power_law_fit_recovers_the_exponent_with_a_calibrated_se():
+    """y_i = 3 x_i^1.7 (1 + 0.05 N(0, 1)): over 3000 data sets the exponents scatter by their stated
+    SE (the mean z-score within 4 SE of 0, their spread 1 within 5 %)."""
+    rng = np.random.default_rng(5)
+    x = np.array([16.0, 32.0, 64.0, 128.0])
+    fits = np.array([power_law_fit(x, 3 * x**1.7 * (1 + 0.05 * rng.standard_normal(4)), 0.05 * 3 * x**1.7)
+                     for _ in range(3000)])
+    z = (fits[:, 0] - 1.7) / fits[:, 1]
+    assert abs(z.mean()) < 4 / math.sqrt(3000)
+    assert abs(z.std() - 1) < 0.05
+    e, se = power_law_fit(x, 3 * x**1.7, 0.01 * x**1.7)  # exact data: the exponent exactly
+    assert abs(e - 1.7) < 1e-12 and se > 0
+    for bad in [([1.0, 1.0], [1.0, 2.0], [0.1, 0.1]), ([1.0, 2.0], [1.0, -2.0], [0.1, 0.1]),
+                ([1.0, 2.0], [1.0, 2.0], [0.1, 0.0]), ([1.0, 2.0], [1.0, 2.0, 3.0], [0.1, 0.1])]:
+        with pytest.raises(ValueError):
+            power_law_fit(*bad)
