@@ -32,7 +32,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 unexport MPLBACKEND
 
 .PHONY: help venv book book-fast test test-fast lint test-unit test-chapters test-nbval book-cached \
-        browser-test browser-deps sync strip rerun lock clean distclean sweeps
+        browser-test browser-deps sync claims strip rerun lock clean distclean sweeps
 
 help:
 	@echo "make book          execute every chapter (forced) and build HTML into _build/html"
@@ -45,6 +45,7 @@ help:
 	@echo "make browser-test  check _build/html in headless chromium (needs a build)"
 	@echo "make browser-deps  install Debian chromium + chromedriver (root + apt only)"
 	@echo "make sync          jupytext --sync every chapter .md/.ipynb pair, strip outputs"
+	@echo "make claims        regenerate the landing page's claims table and the errata page from their sources"
 	@echo "make rerun CH=setup ARGS='-p d 500'   re-run a chapter with papermill into runs/"
 	@echo "make lock          regenerate requirements.lock from a clean venv"
 	@echo "make sweeps        compute the paper-scale sweeps into results/ (resumable; SWEEPS='exit_vs_d ...',"
@@ -129,6 +130,10 @@ browser-deps:
 # ------------------------------------------------------------------ chapters
 sync: $(STAMP)
 	$(BIN)/python scripts/bookinfo.py sync
+
+claims: $(STAMP)
+	$(BIN)/python scripts/make_claims_table.py
+	$(BIN)/python scripts/make_errata_page.py
 
 strip: $(STAMP)
 	$(BIN)/python scripts/bookinfo.py strip
