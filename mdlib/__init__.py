@@ -26,7 +26,7 @@ from .moments import (
     moment6_abccdd,
     moment_monte_carlo,
 )
-from .noise import exit_time_sgd_p1, noise_variances, noisy_linear_exit_time
+from .noise import exit_time_sgd_p1, noise_variances, noisy_linear_exit_time, noisy_linear_exit_time_mu0
 from .ode import (
     drift_p1,
     drift_p1_monte_carlo,
@@ -88,7 +88,8 @@ __all__ = [
     "critical_learning_rate", "critical_overlap", "mediocrity_expansion", "sample_complexity_exponent",
     "displacement_moment_series",
     "displacement_moments", "field_covariance", "isserlis", "moment2", "moment4_aabb", "moment4_abcc",
-    "moment6_abccdd", "exit_time_sgd_p1", "noise_variances", "noisy_linear_exit_time", "drift_p1",
+    "moment6_abccdd", "exit_time_sgd_p1", "noise_variances", "noisy_linear_exit_time",
+    "noisy_linear_exit_time_mu0", "drift_p1",
     "drift_p1_monte_carlo", "growth_rate_sensitivity", "integrate_ode", "jacobian_at_mediocrity",
     "mediocrity_growth_rate", "mediocrity_rates", "ode_drift", "ode_exit_time", "ode_gamma_opt",
     "ode_steps_to_exit", "p1_exact_solution", "second_layer_delay", "Problem", "State", "make_state", "random_init",

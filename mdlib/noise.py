@@ -44,7 +44,7 @@ from scipy import special
 from ._validate import check_choice, check_int, check_real
 from .theory import _exit_args, exit_time_ode_p1, omega_m, omega_q, ou_parameters_p1
 
-__all__ = ["noise_variances", "noisy_linear_exit_time", "exit_time_sgd_p1"]
+__all__ = ["noise_variances", "noisy_linear_exit_time", "noisy_linear_exit_time_mu0", "exit_time_sgd_p1"]
 
 
 # --------------------------------------------------------------------------
@@ -300,6 +300,48 @@ def noisy_linear_exit_time(p, d, gamma, delta, T, m0, tau0=0.0, *, method="auto"
         dt = check_real("dt", dt, positive=True)
         t = _exit_time_noisy_sim(p, d, gamma, delta, T, m0, tau0, n_noise, dt, seed)
     return float(t[0]) if scalar else t
+
+
+def noisy_linear_exit_time_mu0(p, d, gamma, delta, T, mu0, tau0=0.0, **kwargs):
+    r"""Mean exit time of the noisy-linear model, for starts given by ``μ0`` instead of the overlaps.
+
+    The noise of the model is isotropic in the ``p`` overlaps ``m_j``, and the
+    risk of Eq. 42 depends on them only through ``Σ_j m_j²``; the law of the
+    exit time therefore depends on the start only through
+    ``μ0 = d Σ_j m_j(0)²`` (Eq. 43) and ``τ0``.  Each start is taken as
+    ``m(0) = sqrt(μ0/d) e_1`` and passed to :func:`noisy_linear_exit_time`,
+    for data that keep ``(μ0, τ0)`` and not the overlaps (the result store of
+    :mod:`mdlib.sweeps`).
+
+    Parameters
+    ----------
+    p, d, gamma, delta, T :
+        As in :func:`noisy_linear_exit_time`.
+    mu0, tau0 : array_like, shape (n_starts,)
+        ``μ0 = d Σ_j m_j(0)²`` and ``τ0 = d Σ_{j≠l} Q_jl(0)²`` of each start.
+    **kwargs :
+        ``method``, ``n_noise``, ``dt``, ``seed`` of :func:`noisy_linear_exit_time`.
+
+    Returns
+    -------
+    ndarray, shape (n_starts,)
+
+    Examples
+    --------
+    >>> from mdlib.noise import noisy_linear_exit_time, noisy_linear_exit_time_mu0
+    >>> t = noisy_linear_exit_time_mu0(1, 3000, 0.1, 0.0, 0.01, [0.5, 2.0])
+    >>> bool(np.allclose(t, noisy_linear_exit_time(1, 3000, 0.1, 0.0, 0.01, [0.5**0.5 / 3000**0.5,
+    ...                                                                        -(2 / 3000)**0.5])))
+    True
+    """
+    p = check_int("p", p, 1)
+    d = check_int("d", d, 1)
+    mu0 = np.asarray(mu0, dtype=float)
+    if mu0.ndim != 1 or not np.all(np.isfinite(mu0)) or np.any(mu0 < 0):
+        raise ValueError("mu0 must be a 1-d array of finite values >= 0")
+    m0 = np.zeros((mu0.size, p))
+    m0[:, 0] = np.sqrt(mu0 / d)
+    return noisy_linear_exit_time(p, d, gamma, delta, T, m0, tau0, **kwargs)
 
 
 def exit_time_sgd_p1(m0, d, gamma, delta, T):

@@ -123,6 +123,35 @@ def test_simulated_model_pinned_to_the_width_chapter():
     assert np.allclose(t, [0.4458327512841068, 0.43365544688466073], rtol=1e-12, atol=0)
 
 
+@pytest.mark.slow
+def test_noisy_model_from_mu0_has_the_law_of_the_model_from_the_overlaps():
+    """The noise is isotropic in the m_j, so the exit time depends on m(0) only through mu0: the
+    model started from sqrt(mu0/d) e_1 (noisy_linear_exit_time_mu0) and from the random overlaps
+    themselves have the same mean exit time per start (2000 paths each, within 4 SE of the difference);
+    the noise shift is resolved (it is many SE from zero), so the test can fail."""
+    p, d, gamma, delta, T = 5, 2000, 0.25, 1e-4, 0.01
+    init = mdlib.random_init(mdlib.Problem(p, d, gamma, delta), 3, seed=4)
+    mu0, tau0 = mdlib.mu_tau(init.m, init.Q, d)
+    n, batches = 40, 50
+    a = np.stack([mdlib.noisy_linear_exit_time(p, d, gamma, delta, T, init.m, tau0, n_noise=n, seed=s)
+                  for s in np.random.SeedSequence(7).spawn(batches)])
+    b = np.stack([mdlib.noisy_linear_exit_time_mu0(p, d, gamma, delta, T, mu0, tau0, n_noise=n, seed=s)
+                  for s in np.random.SeedSequence(8).spawn(batches)])
+    se = np.hypot(a.std(axis=0, ddof=1), b.std(axis=0, ddof=1)) / math.sqrt(batches)
+    assert np.all(np.abs(a.mean(axis=0) - b.mean(axis=0)) < 4 * se), (a.mean(axis=0), b.mean(axis=0), se)
+    shift = a.mean(axis=0) - mdlib.exit_time_linearized(p, d, gamma, delta, T, mu0, tau0)
+    assert np.all(np.abs(shift) > 5 * se), (shift, se)
+
+
+def test_noisy_model_from_mu0_checks_and_p1():
+    t = mdlib.noisy_linear_exit_time_mu0(1, 3000, 0.1, 0.0, 0.01, [0.0, 1.5])
+    assert np.allclose(t, mdlib.noisy_linear_exit_time(1, 3000, 0.1, 0.0, 0.01, [0.0, -math.sqrt(1.5 / 3000)]),
+                       rtol=1e-14)
+    for bad in ([-1.0], [[1.0]], [np.nan]):
+        with pytest.raises(ValueError, match="mu0"):
+            mdlib.noisy_linear_exit_time_mu0(2, 3000, 0.1, 0.0, 0.01, bad)
+
+
 def test_exit_time_sgd_p1_decomposition_and_pins():
     d, gamma, delta, T = 3000, 0.1, 1e-4, 0.01
     m0 = np.array([0.005, -0.02, 0.1])

@@ -31,7 +31,7 @@ from mdlib.ode import (
     p1_exact_solution,
     second_layer_delay,
 )
-from mdlib.theory import exit_time_ode_p1
+from mdlib.theory import exit_time_linearized, exit_time_ode_p1, mu_tau
 
 
 def sgd_increment_samples(rng, m, Q, a, gamma, delta, n):
@@ -532,6 +532,16 @@ def test_ode_steps_to_exit_and_gamma_opt_at_p1():
     assert abs(ref - 1) < 0.1
 
 
+@pytest.mark.slow
+def test_ode_gamma_opt_offset_is_order_T():
+    """The ODE's sample-optimal learning rate is gamma_opt (Eq. 49) up to an offset of order T: within 10 % at
+    T = 0.01, and closer to gamma_opt at T/4 (the width chapter's setting, d = 5000, random starts)."""
+    pb = Problem(10, 5000, 0.5, 1e-4)
+    init = random_init(pb, 8, seed=3)
+    x = [ode_gamma_opt(pb, init, T, bounds=(0.5, 1.4)) for T in (0.01, 0.0025)]
+    assert abs(x[0] - 1) < 0.1 and abs(x[1] - 1) < abs(x[0] - 1), x
+
+
 def test_growth_rate_and_second_layer_delay():
     from mdlib.theory import omega_m
 
@@ -588,3 +598,17 @@ def test_mediocrity_is_a_fixed_point(p, spherical):
     dm, dQ, _ = ode_drift(pr, np.zeros(p), np.eye(p))
     assert np.allclose(dm, 0, atol=1e-13)
     assert np.allclose(dQ, 0, atol=1e-13) == spherical
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("p", [5, 20, 50])
+def test_ode_delay_behind_the_linear_dynamics_is_order_T(p):
+    """From random starts (the width chapter's setting, gamma/p = 0.05, d = 5000), the ODE exits later than the
+    linearised dynamics (Eq. 44 solved exactly), and dividing T by 4 divides that delay by more than 3 (4 for a pure
+    O(T) effect; the T-independent nonlinear terms of relative size O(1/sqrt d) move it either way)."""
+    pb = Problem(p, 5000, 0.05 * p, 1e-4)
+    init = random_init(pb, 16, seed=p)
+    mu0, tau0 = mu_tau(init.m, init.Q, pb.d)
+    delay = [np.mean(ode_exit_time(pb, init, T) - exit_time_linearized(p, pb.d, pb.gamma, pb.delta, T, mu0, tau0))
+             for T in (0.01, 0.0025)]
+    assert delay[1] > 0 and delay[0] / delay[1] > 3, delay

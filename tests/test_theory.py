@@ -528,6 +528,31 @@ def test_overparametrization_gain_limit():
         assert th.overparam_gain_finite(1, 100, delta, 0.1) == 1.0
 
 
+def test_gain_approaches_its_limit_from_above():
+    """The finite-d gain grows with p towards its p = infinity value, which exceeds the limit
+    (12 + Delta)/(2 + Delta) and falls towards it as d grows (the width chapter's reading)."""
+    for delta, T in [(1e-4, 0.01), (0.5, 0.1)]:
+        limit = th.overparam_gain(delta)
+        for d in [1000, 5000, 10**6]:
+            gains = [th.overparam_gain_finite(p, d, delta, T) for p in (1, 2, 5, 20, 100, 500, math.inf)]
+            assert gains[0] == 1.0 and np.all(np.diff(gains) > 0) and gains[-1] > limit
+        at_inf = [th.overparam_gain_finite(math.inf, d, delta, T) for d in (10**3, 10**4, 10**6, 10**8)]
+        assert np.all(np.diff(at_inf) < 0)
+
+
+def test_annealed_exit_time_decreases_with_width_at_fixed_gamma_over_p():
+    """Sec. 3: t_ext is a decreasing function of the width (gamma/p fixed), but grows as log d at every p."""
+    widths = [1, 2, 5, 10, 20, 50, 100, 200, 500]
+    for d in [1000, 10**4, 10**6]:
+        t = [th.exit_time_annealed(p, d, 0.05 * p, 1e-4, 0.01) for p in widths]
+        assert np.all(np.diff(t) < 0)
+    for p in widths:
+        wm = th.omega_m(p, 0.05 * p, 1e-4)
+        slope = (th.exit_time_annealed(p, 10**9, 0.05 * p, 1e-4, 0.01)
+                 - th.exit_time_annealed(p, 10**8, 0.05 * p, 1e-4, 0.01)) / math.log(10)
+        assert slope == pytest.approx(1 / (2 * wm), rel=1e-6)
+
+
 def test_erratum_sec3_minimal_exit_time():
     """Sec. 3 prints 1/4 log(T(p+1)d + (p+1)(1-T)/2p); Eq. 47 at gamma_opt divides the whole sum by 2p."""
     d, T, delta = 5000, 0.01, 0.3
