@@ -121,12 +121,12 @@ class State:
     def p(self) -> int:
         return self.m.shape[1]
 
-    def run(self, i) -> "State":
+    def run(self, i) -> State:
         """The sub-batch of runs ``i`` (an int, slice or index array)."""
         idx = np.atleast_1d(np.arange(self.n_runs)[i])
         return State(self.m[idx], self.Q[idx], self.a[idx], self.coords[idx])
 
-    def repeat(self, n: int) -> "State":
+    def repeat(self, n: int) -> State:
         """``n`` copies of a single-run state (e.g. many SGD runs from one start)."""
         if self.n_runs != 1:
             raise ValueError(f"repeat needs a single-run state, this one has {self.n_runs} runs")

@@ -491,7 +491,7 @@ def _digits(values):
     return [f"{float(v):.7e}" for v in np.ravel(values)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fingerprint(cell: str, family: str = "p=1") -> str:
     """Behavioural fingerprint of a cell function: a hash of what it computes on fixed canary cells.
 
@@ -629,7 +629,7 @@ def estimated_seconds(cell: Cell) -> float:
 # ============================================================================
 
 def compute_cell(cell: str, params: dict, n_runs: int, seed: int, *, n_threads: int = 1, executor: str = "local",
-                 sweep: str = "") -> "xarray.Dataset":  # noqa: F821
+                 sweep: str = "") -> xarray.Dataset:  # noqa: F821
     """Compute one cell and stamp it with its provenance (runs where the computation runs).
 
     Parameters
@@ -667,7 +667,7 @@ def compute_cell(cell: str, params: dict, n_runs: int, seed: int, *, n_threads: 
         seed_entropy=np.array(entropy, dtype=np.int64), schema_version=store.SCHEMA_VERSION, fingerprint=fp,
         fingerprint_family=fam,
         cpu_time_s=cpu, wall_time_s=wall, host=socket.gethostname(),
-        date_utc=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        date_utc=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         executor=executor, n_threads=int(n_threads))
     ds.attrs.update(attrs)
     return ds

@@ -156,7 +156,7 @@ class Trajectory:
         """``R(t) - Δ/2``, shape (n_runs, n_t): the quantity of Eq. 9."""
         return self.risk - self.problem.delta / 2
 
-    def run(self, i) -> "Trajectory":
+    def run(self, i) -> Trajectory:
         """The runs ``i`` (int, slice or index array) as a Trajectory."""
         idx = np.atleast_1d(np.arange(self.n_runs)[i])
         return Trajectory(
@@ -170,7 +170,7 @@ class Trajectory:
         return int(np.argmin(np.abs(self.t - t)))
 
     @staticmethod
-    def concatenate(trajectories) -> "Trajectory":
+    def concatenate(trajectories) -> Trajectory:
         """Stack the runs of trajectories saved on the same grid."""
         trajectories = list(trajectories)
         first = trajectories[0]

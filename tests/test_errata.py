@@ -11,8 +11,15 @@ import pytest
 
 import mdlib
 from mdlib import landscape as L
-from mdlib.errata import (ERRATA, ERRATUM_FIELDS, KINDS, Erratum, errata_table, printed_hessian_eq67,
-                          printed_hessian_eq83)
+from mdlib.errata import (
+    ERRATA,
+    ERRATUM_FIELDS,
+    KINDS,
+    Erratum,
+    errata_table,
+    printed_hessian_eq67,
+    printed_hessian_eq83,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # test files whose errata tests are written alongside this list; others belong to other modules

@@ -529,3 +529,39 @@ def test_browser_check_blames_each_page_for_its_own_console_errors(tmp_path):
         assert all(f"nope{k}.png" in e for e in mine), errors
         assert not [e for e in errors if e.startswith(f"b_{k}.html")], errors
     assert not [e for e in errors if e.startswith("other.html")], errors
+
+
+# ------------------------------------------------------------------ chapters share code through mdlib
+def _chapter_code(nb_path):
+    nb = nbformat.read(str(nb_path), as_version=4)
+    return [c.source for c in nb.cells if c.cell_type == "code"]
+
+
+def test_no_function_or_class_is_defined_in_two_chapters():
+    """Code a chapter needs twice belongs in mdlib: no name is defined by two chapters."""
+    import ast
+
+    owners: dict[str, list[str]] = {}
+    for nb in CHAPTERS:
+        names = set()
+        for src in _chapter_code(nb):
+            lines = [ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+            tree = ast.parse("\n".join(lines))
+            names |= {n.name for n in ast.walk(tree)
+                      if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))}
+        for name in names:
+            owners.setdefault(name, []).append(nb.stem)
+    twice = {k: v for k, v in owners.items() if len(v) > 1}
+    assert not twice, f"defined in several chapters (move them to mdlib): {twice}"
+
+
+@pytest.mark.parametrize("nb_path", CHAPTERS, ids=CHAPTER_IDS)
+def test_one_import_style(nb_path):
+    """Chapters import mdlib one way: `import mdlib` and `from mdlib import book, plotting`,
+    then call `mdlib.<name>` (no `from mdlib.<module> import ...`)."""
+    code = "\n".join(_chapter_code(nb_path))
+    assert re.search(r"^import mdlib$", code, re.M), "no `import mdlib`"
+    assert re.search(r"^from mdlib import book, plotting$", code, re.M), "no `from mdlib import book, plotting`"
+    other = [ln for ln in code.splitlines()
+             if re.match(r"\s*(from mdlib|import mdlib\.)", ln) and ln.strip() != "from mdlib import book, plotting"]
+    assert not other, other

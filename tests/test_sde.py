@@ -261,7 +261,7 @@ def _exact_projected_sgd_p1(rng, d, gamma, delta, m0, n_runs, t):
     return m
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sgd_reference(d, gamma, delta, m0, n_runs, t, seed):
     return _exact_projected_sgd_p1(np.random.default_rng(seed), d, gamma, delta, m0, n_runs, t)
 
