@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["variance_components", "bonferroni_z", "zscores", "participation_ratio", "variance_ratio_power",
-           "variance_ratio_runs", "variance_ratio_power_mc", "bootstrap",
-           "power_law_fit"]
+           "variance_ratio_runs", "variance_ratio_power_mc", "bootstrap", "power_law_fit", "line_fit",
+           "weighted_mean", "parabola_vertex"]
 
 
 def variance_components(x):
@@ -362,3 +362,67 @@ def power_law_fit(x, y, y_se):
     sxx = np.sum(w * (u - u_bar) ** 2)
     e = np.sum(w * (u - u_bar) * v) / sxx
     return float(e), float(1.0 / np.sqrt(sxx))
+
+
+def line_fit(x, y, se):
+    r"""Weighted least-squares line ``y ≈ a + b x`` through points with known standard errors.
+
+    The weights are ``1/se²`` and the standard error of the slope comes from
+    the given errors (``np.polyfit(..., cov="unscaled")``), not from the
+    scatter of the residuals: the right choice when ``se`` are the standard
+    errors of Monte Carlo means (e.g. the slope of the mean exit time against
+    ``log d``, Sec. 2).
+
+    Returns
+    -------
+    slope, slope_se : float
+
+    Examples
+    --------
+    >>> from mdlib.stats import line_fit
+    >>> b, se = line_fit([0, 1, 2], [1.0, 3.0, 5.0], [0.1, 0.1, 0.1])
+    >>> round(b, 6), round(se, 4)
+    (2.0, 0.0707)
+    """
+    x, y, se = (np.asarray(v, dtype=float) for v in (x, y, se))
+    if x.ndim != 1 or x.size < 3 or y.shape != x.shape or se.shape != x.shape or np.any(~(se > 0)):
+        raise ValueError("x, y and se must be 1-d of the same length >= 3, with se > 0")
+    (slope, _), cov = np.polyfit(x, y, 1, w=1 / se, cov="unscaled")
+    return float(slope), float(np.sqrt(cov[0, 0]))
+
+
+def weighted_mean(x, se):
+    r"""Inverse-variance weighted mean of independent estimates ``x`` with standard errors ``se``, and its SE.
+
+    Examples
+    --------
+    >>> from mdlib.stats import weighted_mean
+    >>> [round(v, 4) for v in weighted_mean([1.0, 2.0], [0.1, 0.2])]
+    [1.2, 0.0894]
+    """
+    x, se = np.asarray(x, dtype=float), np.asarray(se, dtype=float)
+    if x.ndim != 1 or x.size < 1 or se.shape != x.shape or np.any(~(se > 0)):
+        raise ValueError("x and se must be 1-d of the same length, with se > 0")
+    w = 1 / se**2
+    return float(np.sum(w * x) / w.sum()), float(1 / np.sqrt(w.sum()))
+
+
+def parabola_vertex(x, y):
+    r"""Abscissa of the vertex of the least-squares parabola through ``(x, y)``.
+
+    Used to locate a measured optimum, e.g. of ``1/s_ext(γ)``, which Eq. 10
+    makes exactly a parabola in ``γ`` with its vertex at ``γ_opt`` (App. E.4).
+
+    Examples
+    --------
+    >>> from mdlib.stats import parabola_vertex
+    >>> round(parabola_vertex([0.0, 1.0, 2.0, 3.0], [5.0, 2.0, 1.0, 2.0]), 12)
+    2.0
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.ndim != 1 or x.size < 3 or y.shape != x.shape:
+        raise ValueError("x and y must be 1-d of the same length >= 3")
+    c2, c1, _ = np.polyfit(x, y, 2)
+    if abs(c2) * np.ptp(x) ** 2 <= 1e-12 * np.max(np.abs(y)):  # curvature at rounding level
+        raise ValueError("the fitted parabola is a line: no vertex")
+    return float(-c1 / (2 * c2))

@@ -167,3 +167,47 @@ def test_power_law_fit_recovers_the_exponent_with_a_calibrated_se():
                 ([1.0, 2.0], [1.0, 2.0], [0.1, 0.0]), ([1.0, 2.0], [1.0, 2.0, 3.0], [0.1, 0.1])]:
         with pytest.raises(ValueError):
             power_law_fit(*bad)
+
+
+def test_line_fit_slope_and_its_error():
+    """Exact data give the slope exactly; the SE is that of weighted least squares with known errors, and a
+    Monte Carlo over noisy data sets has the stated spread (within 5 %)."""
+    from mdlib.stats import line_fit
+
+    x, se = np.log([1e3, 1e4, 1e5, 1e6]), np.array([0.02, 0.02, 0.04, 0.08])
+    b, b_se = line_fit(x, 0.5 + 0.3 * x, se)
+    assert b == pytest.approx(0.3, rel=1e-12)
+    w = 1 / se**2
+    assert b_se == pytest.approx(1 / math.sqrt(np.sum(w * (x - np.sum(w * x) / w.sum()) ** 2)), rel=1e-10)
+    rng = np.random.default_rng(5)
+    slopes = [line_fit(x, 0.5 + 0.3 * x + rng.normal(0, se), se)[0] for _ in range(4000)]
+    assert np.std(slopes, ddof=1) == pytest.approx(b_se, rel=0.05)
+    with pytest.raises(ValueError, match="se"):
+        line_fit(x, x, np.zeros(4))
+    with pytest.raises(ValueError, match="length"):
+        line_fit(x[:2], x[:2], se[:2])
+
+
+def test_weighted_mean():
+    from mdlib.stats import weighted_mean
+
+    m, s = weighted_mean([1.0, 2.0, 4.0], [1.0, 1.0, 1.0])
+    assert (m, s) == pytest.approx((7 / 3, 1 / math.sqrt(3)))
+    m, s = weighted_mean([1.0, 3.0], [0.5, 1.0])  # weights 4 and 1
+    assert (m, s) == pytest.approx((1.4, 1 / math.sqrt(5)))
+    with pytest.raises(ValueError, match="se"):
+        weighted_mean([1.0], [0.0])
+
+
+def test_parabola_vertex():
+    from mdlib.stats import parabola_vertex
+
+    x = np.linspace(0.4, 1.6, 7)
+    assert parabola_vertex(x, 3 - 2 * (x - 1.1) ** 2) == pytest.approx(1.1, rel=1e-12)
+    # 1/s of Eq. 10 is a parabola in gamma with its vertex at gamma_opt = 1/(12 + Delta) (App. E.4)
+    g = x / 13.0
+    assert parabola_vertex(g, g * (4 - 26 * g)) == pytest.approx(1 / 13, rel=1e-10)
+    with pytest.raises(ValueError, match="line"):
+        parabola_vertex(x, 2 * x)
+    with pytest.raises(ValueError, match="length"):
+        parabola_vertex(x[:2], x[:2])
