@@ -677,6 +677,40 @@ def compute_cell(cell: str, params: dict, n_runs: int, seed: int, *, n_threads: 
 # executors
 # ============================================================================
 
+class _Interrupt:
+    """Ctrl-C that cannot be lost.
+
+    Python raises ``KeyboardInterrupt`` wherever the main thread happens to be when
+    SIGINT arrives; inside a garbage-collector or weakref callback (which Dask runs
+    often) the exception is printed and swallowed, and the sweep would go on.  While
+    a sweep runs, SIGINT also sets a flag that the loop over finished cells checks.
+    A process that ignores SIGINT (started by ``nohup ... &``) keeps ignoring it.
+    """
+
+    def __init__(self):
+        self.flag = threading.Event()
+        self.previous = None
+
+    def _handler(self, signum, frame):
+        self.flag.set()
+        raise KeyboardInterrupt
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+    def check(self):
+        if self.flag.is_set():
+            raise KeyboardInterrupt
+
+
 class _LocalExecutor:
     """Cells one after another in this process, the runs of each on ``workers`` threads."""
 
@@ -741,7 +775,7 @@ class _DaskExecutor:
         return False
 
     def results(self, cells):
-        from dask.distributed import as_completed
+        from dask.distributed import wait
 
         ordered = sorted(cells, key=estimated_seconds, reverse=True)  # largest first (load balance)
         futures = {}
@@ -750,12 +784,19 @@ class _DaskExecutor:
                                      executor=self.label, sweep=c.sweep, key=f"{c.sweep}-{c.key[:16]}",
                                      pure=False, priority=len(ordered) - rank)
             futures[fut] = c
+        pending = set(futures)
         try:
-            for fut in as_completed(futures):
+            while pending:
                 try:
-                    yield futures[fut], fut.result()
-                except Exception as exc:  # noqa: BLE001
-                    yield futures[fut], exc
+                    done, pending = wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    done = set()
+                self.interrupt.check()
+                for fut in sorted(done, key=lambda f: futures[f].key):
+                    try:
+                        yield futures[fut], fut.result()
+                    except Exception as exc:  # noqa: BLE001
+                        yield futures[fut], exc
         finally:
             self.client.cancel(list(futures))
 
@@ -860,8 +901,9 @@ def run_sweep(sweep, scale="book", executor="local", workers=None, scheduler=Non
           _DaskExecutor(None if scheduler else workers, scheduler, connect_timeout))
     costs = {c.key: max(1, round(1000 * estimated_seconds(c))) for c in todo}  # integer ms: exact sums
     bar = None
+    interrupt = ex.interrupt = _Interrupt()
     try:
-        with ex:  # starts the cluster or connects to the scheduler: fails before anything is written
+        with interrupt, ex:  # starts the cluster or connects to the scheduler: fails before anything is written
             store.write_manifest(folder, sweep.to_data())
             store.remove_stale_tmp(folder)
             if progress:
@@ -874,6 +916,7 @@ def run_sweep(sweep, scale="book", executor="local", workers=None, scheduler=Non
                            mininterval=1.0 if sys.stderr.isatty() else 30.0)
             log = bar.write if bar is not None else say
             for cell, result in ex.results(todo):
+                interrupt.check()  # a Ctrl-C swallowed where it landed (see _Interrupt) stops the sweep here
                 if isinstance(result, Exception):
                     report["failed"] += 1
                     log(f"  FAILED {cell.label()}: {type(result).__name__}: {result}")

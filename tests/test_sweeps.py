@@ -391,6 +391,13 @@ def test_local_and_dask_executors_store_bitwise_identical_results(tmp_path):
     assert out.returncode == 0 and "4 finished, 0 stale, 0 missing" in out.stdout, out.stdout
 
 
+def _sigint_default():
+    # A process started in the background by a non-interactive shell (nohup ... &, some CI runners)
+    # inherits an ignored SIGINT, and Python then keeps ignoring it: give the child the disposition
+    # a terminal's foreground process has, which is what this test simulates.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("executor", ["local", "dask"])
 def test_ctrl_c_stops_cleanly(tmp_path, executor):
@@ -400,7 +407,7 @@ def test_ctrl_c_stops_cleanly(tmp_path, executor):
     proc = subprocess.Popen([sys.executable, "-m", "mdlib.sweeps", "run", "exit_vs_d", "--scale", "book",
                              "--executor", executor, "--workers", "2", "--results", str(tmp_path), "--no-progress"],
                             env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_sigint_default)
     folder = tmp_path / "exit_vs_d"
     deadline = time.time() + 400
     while time.time() < deadline and len(list(folder.glob("*.nc"))) < 1 and proc.poll() is None:
