@@ -739,6 +739,7 @@ class _DaskExecutor:
     def __init__(self, workers, scheduler, connect_timeout):
         self.workers, self.scheduler, self.timeout = workers, scheduler, connect_timeout
         self.client = self.cluster = None
+        self.interrupt = _Interrupt()  # run_sweep installs its own, entered (see _Interrupt)
         self.label = f"dask:{scheduler}" if scheduler else "dask:LocalCluster"
 
     def __enter__(self):
