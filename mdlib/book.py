@@ -35,8 +35,8 @@ import numpy as np
 
 from ._validate import check_int, check_real
 
-__all__ = ["check_params", "seeds", "mean_se", "ratio_se", "finite", "glue", "glue_params", "sweep_data",
-           "SweepData", "store_recheck",
+__all__ = ["check_params", "seeds", "mean_se", "ratio_se", "finite", "glue", "glue_params", "plain_math",
+           "sweep_data", "SweepData", "store_recheck",
            "claim", "Claim", "ClaimError", "RELATIONS", "glue_figure", "glue_all"]
 
 
@@ -149,6 +149,38 @@ def glue(name, value):
     from myst_nb import glue as _glue
 
     _glue(name, _plain(value), display=False)
+
+
+_MATH_SYMBOLS = {"Delta": "Δ", "gamma": "γ", "omega": "ω", "sigma": "σ", "mu": "μ", "tau": "τ", "rho": "ρ",
+                 "theta": "θ", "kappa": "κ", "lambda": "λ", "nu": "ν", "alpha": "α", "beta": "β", "ge": "≥",
+                 "geq": "≥", "le": "≤", "leq": "≤", "to": "→", "infty": "∞", "sqrt": "√", "star": "⋆", "pm": "±",
+                 "times": "×", "cdot": "·", "approx": "≈", "sim": "~", "in": "∈", "ldots": "…", "dots": "…",
+                 "log": "log", "exp": "exp", "rm": "", "mathrm": "", ",": " "}
+
+
+def plain_math(text):
+    r"""``text`` with its ``$...$`` maths written in Unicode, for ``{glue:text}``.
+
+    ``{glue:text}`` pastes text verbatim (maths would show as raw TeX), and
+    ``{glue:md}`` cannot paste across documents, so the claim summaries the
+    landing page pastes are glued in plain Unicode.
+
+    Examples
+    --------
+    >>> plain_math(r"$\gamma_{\rm opt}$ = 0.08 at $d \ge 1000$")
+    'γ_opt = 0.08 at d ≥ 1000'
+    """
+    import re
+
+    def one(m):
+        def sym(k):
+            value = _MATH_SYMBOLS.get(k.group(1), k.group(1))
+            return value + (k.group(2) if value else "")  # "\\rm opt" -> "opt"
+
+        s = re.sub(r"\\([A-Za-z]+|,)(\s*)", sym, m.group(1))
+        return s.replace("{", "").replace("}", "")
+
+    return re.sub(r"\$([^$]*)\$", one, text)
 
 
 def glue_figure(name, fig):
@@ -291,7 +323,7 @@ def claim(key, measured, *, expected, se=0.0, relation="==", k=3.0, model_error=
         glue(f"{key}_se", se)
         glue(f"{key}_expected", expected)
         glue(f"{key}_z", z if math.isfinite(z) else 0.0)
-        glue(f"claim_{key}", summary)
+        glue(f"claim_{key}", plain_math(summary))
     return Claim(key, measured, se, expected, relation, tol, z, summary)
 
 

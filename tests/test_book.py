@@ -257,3 +257,13 @@ def test_store_recheck_passes_on_the_store_and_fails_on_a_wrong_one(demo_store, 
         ds.to_netcdf(f, engine="h5netcdf")
     z, thr, _ = book.store_recheck("demo", cells, n_runs=24, seed=99, root=wrong)
     assert z > thr
+
+
+def test_plain_math_writes_the_summaries_maths_in_unicode():
+    """Claim summaries are pasted with {glue:text}, which shows TeX verbatim: their maths is glued in Unicode."""
+    from mdlib.book import plain_math
+
+    assert plain_math(r"slope vs $\log d$: 0.32 ± 0.01") == "slope vs log d: 0.32 ± 0.01"
+    assert plain_math(r"$\gamma_{\rm opt}$ at $d \ge 1000$, $d\to\infty$") == "γ_opt at d ≥ 1000, d→∞"
+    assert plain_math("no maths: 3 ± 1 vs 2") == "no maths: 3 ± 1 vs 2"
+    assert "$" not in plain_math(r"$\omega_M$ = 3.6; $z \le$ -17") and "\\" not in plain_math(r"$\Delta = 4$")
