@@ -682,18 +682,23 @@ class _Interrupt:
 
     Python raises ``KeyboardInterrupt`` wherever the main thread happens to be when
     SIGINT arrives; inside a garbage-collector or weakref callback (which Dask runs
-    often) the exception is printed and swallowed, and the sweep would go on.  While
-    a sweep runs, SIGINT also sets a flag that the loop over finished cells checks.
-    A process that ignores SIGINT (started by ``nohup ... &``) keeps ignoring it.
+    often) the exception is printed with a traceback and swallowed, and the sweep
+    would go on.  While a sweep runs, SIGINT sets a flag that the loop over finished
+    cells checks (the Dask loop at least every 0.5 s).  With ``deferred`` (Dask) that
+    is all it does: the sweep stops at the next check, never inside Dask's machinery;
+    otherwise (local: the main thread computes) it also raises at once.  A process
+    that ignores SIGINT (started by ``nohup ... &``) keeps ignoring it.
     """
 
-    def __init__(self):
+    def __init__(self, deferred=False):
         self.flag = threading.Event()
+        self.deferred = deferred
         self.previous = None
 
     def _handler(self, signum, frame):
         self.flag.set()
-        raise KeyboardInterrupt
+        if not self.deferred:
+            raise KeyboardInterrupt
 
     def __enter__(self):
         if (threading.current_thread() is threading.main_thread()
@@ -739,7 +744,7 @@ class _DaskExecutor:
     def __init__(self, workers, scheduler, connect_timeout):
         self.workers, self.scheduler, self.timeout = workers, scheduler, connect_timeout
         self.client = self.cluster = None
-        self.interrupt = _Interrupt()  # run_sweep installs its own, entered (see _Interrupt)
+        self.interrupt = _Interrupt(deferred=True)  # run_sweep installs its own, entered (see _Interrupt)
         self.label = f"dask:{scheduler}" if scheduler else "dask:LocalCluster"
 
     def __enter__(self):
@@ -902,7 +907,7 @@ def run_sweep(sweep, scale="book", executor="local", workers=None, scheduler=Non
           _DaskExecutor(None if scheduler else workers, scheduler, connect_timeout))
     costs = {c.key: max(1, round(1000 * estimated_seconds(c))) for c in todo}  # integer ms: exact sums
     bar = None
-    interrupt = ex.interrupt = _Interrupt()
+    interrupt = ex.interrupt = _Interrupt(deferred=executor == "dask")
     try:
         with interrupt, ex:  # starts the cluster or connects to the scheduler: fails before anything is written
             store.write_manifest(folder, sweep.to_data())

@@ -344,8 +344,20 @@ def test_unreachable_scheduler_and_newer_schema_lose_nothing(tmp_path):
     assert snapshot(tmp_path) == before
 
 
+def cli_here(capsys, *args):
+    """``python -m mdlib.sweeps ARGS`` in this process (``sweeps.main``, the code the module runs):
+    ``(exit status, stdout, stderr)``.  A subprocess would add only the interpreter's start."""
+    capsys.readouterr()
+    try:
+        status = sweeps.main(list(args))
+    except SystemExit as exc:  # argparse's own errors
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
 @pytest.mark.slow
-def test_cli_errors(tmp_path):
+def test_cli_errors(tmp_path, capsys):
     res = str(tmp_path)
     cases = [(("run", "nope", "--results", res), "unknown sweep 'nope'"),
              (("run", "demo", "--scale", "huge", "--results", res), "unknown scale 'huge'"),
@@ -356,26 +368,39 @@ def test_cli_errors(tmp_path):
              (("run", "demo", "--executor", "dask", "--scheduler", f"tcp://127.0.0.1:{_free_port()}",
                "--connect-timeout", "2", "--results", res), "cannot reach the Dask scheduler")]
     for args, message in cases:
-        out = cli(*args)
-        assert out.returncode == 2, (args, out.stderr)
-        assert message in out.stderr, (args, out.stderr)
-        assert "Traceback" not in out.stderr
+        status, _, err = cli_here(capsys, *args)
+        assert status == 2, (args, err)
+        assert message in err, (args, err)
+        assert "Traceback" not in err
     assert not (tmp_path / "demo").exists()
+    status, out, _ = cli_here(capsys, "list")
+    assert status == 0 and "exit_vs_d" in out and "width" in out
+    status, out, _ = cli_here(capsys, "show", "width", "--cells")
+    assert status == 0 and "64 if p <= 200; 16 if p <= 500" in out
+    assert '"cell": "sgd_ode_exit"' in out
+
+
+@pytest.mark.slow
+def test_the_module_runs_from_the_shell(tmp_path):
+    """``python -m mdlib.sweeps``: its exit status reaches the shell (0, 2 on a bad name), errors
+    are one line, not a traceback."""
     out = cli("list")
-    assert out.returncode == 0 and "exit_vs_d" in out.stdout and "width" in out.stdout
-    out = cli("show", "width", "--cells")
-    assert out.returncode == 0 and "64 if p <= 200; 16 if p <= 500" in out.stdout
-    assert '"cell": "sgd_ode_exit"' in out.stdout
+    assert out.returncode == 0 and "exit_vs_d" in out.stdout, out.stderr
+    out = cli("run", "nope", "--results", str(tmp_path))
+    assert out.returncode == 2 and "error: unknown sweep 'nope'" in out.stderr and "Traceback" not in out.stderr
+    assert not list(tmp_path.iterdir())
 
 
 # ============================================================================ executors (slow: subprocesses)
 
 @pytest.mark.slow
-def test_local_and_dask_executors_store_bitwise_identical_results(tmp_path):
-    """`run demo --scale book` with --executor local and with --executor dask --workers 2."""
+def test_local_and_dask_executors_store_bitwise_identical_results(tmp_path, capsys):
+    """`run demo --scale book` with --executor local and with --executor dask --workers 2 (the latter
+    from the shell: a LocalCluster of two worker processes)."""
     local, dask = tmp_path / "local", tmp_path / "dask"
-    out = cli("run", "demo", "--scale", "book", "--executor", "local", "--results", str(local), "--no-progress")
-    assert out.returncode == 0, out.stderr
+    status, _, err = cli_here(capsys, "run", "demo", "--scale", "book", "--executor", "local",
+                              "--results", str(local), "--no-progress")
+    assert status == 0, err
     out = cli("run", "demo", "--scale", "book", "--executor", "dask", "--workers", "2", "--results", str(dask),
               "--no-progress")
     assert out.returncode == 0, out.stderr
@@ -387,8 +412,8 @@ def test_local_and_dask_executors_store_bitwise_identical_results(tmp_path):
             assert a[f][v].tobytes() == b[f][v].tobytes(), (f, v)
     executors = {store.read_attrs(p)["executor"] for p in (dask / "demo").glob("*.nc")}
     assert executors == {"dask:LocalCluster"}
-    out = cli("status", "demo", "--scale", "book", "--results", str(dask))
-    assert out.returncode == 0 and "4 finished, 0 stale, 0 missing" in out.stdout, out.stdout
+    status, out, _ = cli_here(capsys, "status", "demo", "--scale", "book", "--results", str(dask))
+    assert status == 0 and "4 finished, 0 stale, 0 missing" in out, out
 
 
 def _sigint_default():
@@ -402,13 +427,14 @@ def _sigint_default():
 @pytest.mark.parametrize("executor", ["local", "dask"])
 def test_ctrl_c_stops_cleanly(tmp_path, executor):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while cells are in flight:
-    exit 130 soon, finished cells kept, no partial or temporary files, no traceback."""
+    exit 130 soon, finished cells kept, no partial or temporary files, no traceback.  The book-scale
+    width sweep: 20 cells of 0.5 to 5 s, so cells are in flight whenever the first one is stored."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "mdlib.sweeps", "run", "exit_vs_d", "--scale", "book",
+    proc = subprocess.Popen([sys.executable, "-m", "mdlib.sweeps", "run", "width", "--scale", "book",
                              "--executor", executor, "--workers", "2", "--results", str(tmp_path), "--no-progress"],
                             env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, preexec_fn=_sigint_default)
-    folder = tmp_path / "exit_vs_d"
+    folder = tmp_path / "width"
     deadline = time.time() + 400
     while time.time() < deadline and len(list(folder.glob("*.nc"))) < 1 and proc.poll() is None:
         time.sleep(0.2)
@@ -422,8 +448,9 @@ def test_ctrl_c_stops_cleanly(tmp_path, executor):
     names = [p.name for p in folder.iterdir()]
     assert not [n for n in names if n.endswith(".tmp")]
     stored = sorted(folder.glob("*.nc"))
-    assert 1 <= len(stored) < 7
-    keys = {c.filename: c.key for c in sweeps.SWEEPS["exit_vs_d"].cells("book")}
+    cells = sweeps.SWEEPS["width"].cells("book")
+    assert 1 <= len(stored) < len(cells)
+    keys = {c.filename: c.key for c in cells}
     for p in stored:
         assert store.read_attrs(p)["key"] == keys[p.name]
         assert np.all(np.isfinite(store.read_cell(p).t_sgd.values))
