@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 
 import nbformat
+import papermill
 import pytest
 import yaml
 
@@ -334,6 +335,18 @@ def test_exactly_one_documented_parameters_cell(nb_path):
 
 @pytest.mark.parametrize("nb_path", CHAPTERS, ids=CHAPTER_IDS)
 def test_papermill_lists_the_parameters_with_comments(nb_path):
+    """papermill's own inspection (what ``papermill --help-notebook`` prints) finds every parameter
+    with its comment as help."""
+    listed = papermill.inspect_notebook(str(nb_path))
+    for p in bookinfo.chapter_parameters(nb_path):
+        assert p.name in listed, f"papermill does not list {p.name!r}: {sorted(listed)}"
+        assert " ".join(p.comment.split()) == " ".join(listed[p.name]["help"].split()), listed[p.name]
+
+
+def test_papermill_help_notebook_prints_them():
+    """The command line a reader types: ``papermill --help-notebook`` (one chapter; the others share
+    the inspection above)."""
+    nb_path = CHAPTERS[0]
     out = subprocess.run(
         [PY, "-m", "papermill", "--help-notebook", str(nb_path)],
         capture_output=True, text=True, timeout=120, check=True,
