@@ -686,29 +686,38 @@ class _Interrupt:
     would go on.  While a sweep runs, SIGINT sets a flag that the loop over finished
     cells checks (the Dask loop at least every 0.5 s).  With ``deferred`` (Dask) that
     is all it does: the sweep stops at the next check, never inside Dask's machinery;
-    otherwise (local: the main thread computes) it also raises at once.  A process
+    otherwise (local: the main thread computes) it also raises at once; should that
+    land in a finalizer, Python's report of the swallowed exception is silenced
+    (``sys.unraisablehook``: the flag stops the sweep at the next check).  A process
     that ignores SIGINT (started by ``nohup ... &``) keeps ignoring it.
     """
 
     def __init__(self, deferred=False):
         self.flag = threading.Event()
         self.deferred = deferred
-        self.previous = None
+        self.previous = self.previous_hook = None
 
     def _handler(self, signum, frame):
         self.flag.set()
         if not self.deferred:
             raise KeyboardInterrupt
 
+    def _unraisable(self, unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and self.flag.is_set():
+            return  # our Ctrl-C, swallowed by a finalizer: the flag already stops the sweep
+        self.previous_hook(unraisable)
+
     def __enter__(self):
         if (threading.current_thread() is threading.main_thread()
                 and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
             self.previous = signal.signal(signal.SIGINT, self._handler)
+            self.previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
         return self
 
     def __exit__(self, *exc):
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
+            sys.unraisablehook = self.previous_hook
         return False
 
     def check(self):
@@ -1196,4 +1205,13 @@ if __name__ == "__main__":
     # run through the package module (not __main__) so that Dask workers can import what is submitted
     from mdlib.sweeps import main as _main
 
-    sys.exit(_main())
+    _status = _main()
+    if _status == 130:
+        # Interrupted: the runs in flight are abandoned on daemon threads (_map_runs), and everything
+        # stored is complete on disk.  Python's finalization would stop those threads where they are,
+        # which aborts the process when one is inside native code ("terminate called without an
+        # active exception"); end it now instead.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_status)
+    sys.exit(_status)
