@@ -156,6 +156,7 @@ from ._random import run_generators
 from ._validate import check_exit, check_int, check_problem, check_real
 from .chain import _horner
 from .problem import Problem, State
+from .risk import _overlap_arrays
 from .trajectory import Exit, Trajectory
 
 __all__ = [
@@ -389,12 +390,7 @@ def population_risk(link: Link, m, Q, a, delta):
     """
     _check_link(link)
     delta = check_real("delta", delta, nonnegative=True)
-    m = np.asarray(m, dtype=float)
-    Q = np.asarray(Q, dtype=float)
-    a = np.asarray(a, dtype=float)
-    p = m.shape[-1]
-    if Q.shape[-2:] != (p, p) or a.shape[-1] != p:
-        raise ValueError(f"shapes do not match: m {m.shape}, Q {Q.shape}, a {a.shape}")
+    m, Q, a, p = _overlap_arrays(m, Q, a)
     if not np.allclose(np.diagonal(Q, axis1=-2, axis2=-1), 1.0, rtol=0, atol=1e-10):
         raise ValueError("Q must have a unit diagonal (Q_jj = 1, weights on the sphere)")
     kap = _kappa(link)

@@ -59,6 +59,18 @@ def _risk_many(m, Q, a, delta, out):
         out[i] = _risk(m[i], Q[i], a[i], delta)
 
 
+def _overlap_arrays(m, Q, a):
+    """``(m, Q, a, p)`` as float arrays of shapes ``(..., p)``, ``(..., p, p)``, ``(..., p)``; a
+    ValueError names the shapes that do not match."""
+    m = np.asarray(m, dtype=float)
+    Q = np.asarray(Q, dtype=float)
+    a = np.asarray(a, dtype=float)
+    p = m.shape[-1]
+    if Q.shape[-2:] != (p, p) or a.shape[-1] != p:
+        raise ValueError(f"shapes do not match: m {m.shape}, Q {Q.shape}, a {a.shape}")
+    return m, Q, a, p
+
+
 def population_risk(m, Q, a, delta):
     r"""Population risk ``R = E[(f - y)^2] / 2`` of Eq. 6, including ``Δ/2``.
 
@@ -92,12 +104,7 @@ def population_risk(m, Q, a, delta):
     >>> float(population_risk([0.0], [[1.0]], [1.0], 0.0))  # p = 1 at mediocrity: 2 (1 - m²)
     2.0
     """
-    m = np.asarray(m, dtype=float)
-    Q = np.asarray(Q, dtype=float)
-    a = np.asarray(a, dtype=float)
-    p = m.shape[-1]
-    if Q.shape[-2:] != (p, p) or a.shape[-1] != p:
-        raise ValueError(f"shapes do not match: m {m.shape}, Q {Q.shape}, a {a.shape}")
+    m, Q, a, p = _overlap_arrays(m, Q, a)
     lead = np.broadcast_shapes(m.shape[:-1], Q.shape[:-2], a.shape[:-1])
     flat = lambda x, tail: np.ascontiguousarray(np.broadcast_to(x, lead + tail)).reshape((-1,) + tail)  # noqa: E731
     out = np.empty(int(np.prod(lead, dtype=np.int64)))

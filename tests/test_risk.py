@@ -76,3 +76,18 @@ def test_excess_risk_bounds_the_global_minimum_conditions():
         assert R_ex == pytest.approx((np.trace(M) ** 2 + 2 * np.sum(M**2)) / 2, rel=1e-10)
         assert abs(a.mean() - 1) <= np.sqrt(2 * R_ex) + 1e-12
         assert abs(np.mean(a * m**2) - 1) <= np.sqrt(R_ex) + 1e-12
+
+
+def test_population_risks_name_shapes_that_do_not_match():
+    """Eq. 6 and a link's risk check their overlaps the same way (mdlib.risk._overlap_arrays)."""
+    from mdlib.links import Link
+    from mdlib.links import population_risk as link_risk
+
+    good = (np.zeros(2), np.eye(2), np.ones(2))
+    for m, Q, a in [(np.zeros(2), np.eye(3), np.ones(2)), (np.zeros(2), np.eye(2), np.ones(3))]:
+        with pytest.raises(ValueError, match=r"shapes do not match: m \(2,\), Q \(\d, \d\), a \(\d,\)"):
+            mdlib.population_risk(m, Q, a, 0.0)
+        with pytest.raises(ValueError, match="shapes do not match"):
+            link_risk(Link.hermite(3, normalized=True), m, Q, a, 0.0)
+    assert np.isfinite(mdlib.population_risk(*good, 0.0))
+    assert np.isfinite(link_risk(Link.hermite(3, normalized=True), *good, 0.0))
