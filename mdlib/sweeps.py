@@ -731,6 +731,7 @@ class _LocalExecutor:
     def __init__(self, workers):
         self.workers = workers
         self.label = "local"
+        self.interrupt = _Interrupt()  # raises at once: this process computes (entered by run_sweep)
 
     def __enter__(self):
         return self
@@ -765,7 +766,7 @@ class _DaskExecutor:
     def __init__(self, workers, scheduler, connect_timeout):
         self.workers, self.scheduler, self.timeout = workers, scheduler, connect_timeout
         self.client = self.cluster = None
-        self.interrupt = _Interrupt(deferred=True)  # run_sweep installs its own, entered (see _Interrupt)
+        self.interrupt = _Interrupt(deferred=True)  # only a flag: never raise inside Dask (entered by run_sweep)
         self.label = f"dask:{scheduler}" if scheduler else "dask:LocalCluster"
 
     def __enter__(self):
@@ -930,7 +931,7 @@ def run_sweep(sweep, scale="book", executor="local", workers=None, scheduler=Non
           _DaskExecutor(None if scheduler else workers, scheduler, connect_timeout))
     costs = {c.key: max(1, round(1000 * estimated_seconds(c))) for c in todo}  # integer ms: exact sums
     bar = None
-    interrupt = ex.interrupt = _Interrupt(deferred=executor == "dask")
+    interrupt = ex.interrupt
     try:
         with interrupt, ex:  # starts the cluster or connects to the scheduler: fails before anything is written
             store.write_manifest(folder, sweep.to_data())
