@@ -1147,7 +1147,7 @@ def integrate_sde_p1(problem: Problem, init: State, t_max: float, dt: float = 1e
     import warnings
 
     from ._validate import check_t_save
-    from .trajectory import time_grid
+    from .trajectory import _em_segments, time_grid
 
     link, a = _p1_problem(problem, init, "integrate_sde")
     t_max = check_real("t_max", t_max, positive=True)
@@ -1157,15 +1157,7 @@ def integrate_sde_p1(problem: Problem, init: State, t_max: float, dt: float = 1e
     b = np.ascontiguousarray(drift_polynomial(link, problem.gamma, problem.delta, a).coef)
     v = np.ascontiguousarray(problem.gamma / problem.d
                              * variance_polynomial(link, problem.gamma, problem.delta, a).coef)
-    # segments between 0, the save times and (with exit) t_max, split into equal steps <= dt (as integrate_sde)
-    ends = np.unique(np.concatenate([t_save, [t_max] if exit is not None else []]))
-    ends = ends[ends > 0]
-    seg_t0 = np.concatenate([[0.0], ends[:-1]])
-    seg_steps = np.array([max(1, int(math.ceil(span / dt - 1e-9))) for span in ends - seg_t0], dtype=np.int64)
-    seg_h = (ends - seg_t0) / np.maximum(seg_steps, 1)
-    seg_save = np.full(ends.size, -1, dtype=np.int64)
-    on_grid = np.isin(ends, t_save)
-    seg_save[on_grid] = np.searchsorted(t_save, ends[on_grid])
+    seg_t0, seg_steps, seg_h, seg_save = _em_segments(t_save, t_max, dt, exit is not None)  # as integrate_sde
     mode = 0
     g, level_of = np.zeros(1), (lambda m0: 0.0)
     if exit is not None:
@@ -1185,7 +1177,7 @@ def integrate_sde_p1(problem: Problem, init: State, t_max: float, dt: float = 1e
         if exit is not None and P.polyval(m0, g) - level <= 0:
             t_exit[r] = 0.0
             continue
-        if not ends.size:
+        if not seg_steps.size:
             continue
         status, t = _em_run_p1(m0, rng, seg_t0, seg_steps, seg_h, seg_save, b, v, g, level, mode, m_out[r])
         if status == 1:

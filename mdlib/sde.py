@@ -53,7 +53,7 @@ from ._validate import check_bool, check_exit, check_init, check_problem, check_
 from .moments import _increment_moments, displacement_moment_series, displacement_weights, field_covariance
 from .problem import Problem, State, _paper_only
 from .risk import population_risk
-from .trajectory import Exit, Trajectory, time_grid
+from .trajectory import Exit, Trajectory, _em_segments, time_grid
 
 __all__ = [
     "increment_labels",
@@ -674,14 +674,7 @@ def integrate_sde(problem: Problem, init: State, t_max: float, dt: float = 1e-3,
     M_out = np.full((R, nt, p), np.nan)
     A_out = np.full((R, nt, p), np.nan)
     Q_out = np.full((R, nt, p, p), np.nan)
-    # segments between 0, the save times and (with exit) t_max, split into equal steps <= dt
-    ends = np.unique(np.concatenate([t_save, [t_max] if exit is not None else []]))
-    ends = ends[ends > 0]
-    seg_t0 = np.concatenate([[0.0], ends[:-1]])
-    seg_steps = np.array([max(1, int(np.ceil(span / dt - 1e-9))) for span in ends - seg_t0], dtype=np.int64)
-    seg_h = (ends - seg_t0) / np.maximum(seg_steps, 1)
-    seg_save = np.full(ends.size, -1, dtype=np.int64)
-    seg_save[np.isin(ends, t_save)] = np.searchsorted(t_save, ends[np.isin(ends, t_save)])
+    seg_t0, seg_steps, seg_h, seg_save = _em_segments(t_save, t_max, dt, exit is not None)
     save0 = nt > 0 and t_save[0] == 0
     if exit is not None:
         mode = exit.mode
@@ -701,7 +694,7 @@ def integrate_sde(problem: Problem, init: State, t_max: float, dt: float = 1e-3,
             M_out[r, 0], Q_out[r, 0], A_out[r, 0] = m0[r], Q0[r], a0[r]
         if exit is not None and float(exit.gap(m0[r], Q0[r], a0[r], problem.delta, levels[r])) <= 0:
             t_exit[r] = 0.0
-        elif ends.size:
+        elif seg_steps.size:
             status, t = _sde_run(m0[r], Q0[r], a0[r], rngs[r], seg_t0, seg_steps, seg_h, seg_save, p,
                                  problem.gamma, problem.delta, problem.dt, problem.spherical, ito_correction,
                                  spec.pu, spec.pv, spec.kind, spec.vj, spec.vl, spec.iQ, spec.rkind, spec.rj,

@@ -48,6 +48,36 @@ def time_grid(t_max: float, t_min: float | None = None, n_log: int = 150, n_lin:
     return np.unique(t)
 
 
+def _em_segments(t_save, t_max, dt, to_t_max):
+    """The steps of a fixed-step integrator (Euler–Maruyama) that saves at ``t_save``.
+
+    The time axis from 0 to the last save time (or to ``t_max`` if
+    ``to_t_max``: a run that stops at its exit may go on past the last save)
+    is cut at every save time, and each segment into equal steps of at most
+    ``dt``.  Returns ``(t0, steps, h, save)``: segment ``s`` starts at
+    ``t0[s]`` and makes ``steps[s]`` steps of size ``h[s]``; its end is save
+    point ``save[s]`` of ``t_save``, or ``-1``.  A save at ``t = 0`` is the
+    start, not a segment.
+
+    Examples
+    --------
+    >>> t0, steps, h, save = _em_segments(np.array([0.0, 0.25, 1.0]), 2.0, 0.1, True)
+    >>> t0.tolist(), steps.tolist(), save.tolist()
+    ([0.0, 0.25, 1.0], [3, 8, 10], [1, 2, -1])
+    >>> h.round(6).tolist()
+    [0.083333, 0.09375, 0.1]
+    """
+    ends = np.unique(np.concatenate([t_save, [t_max] if to_t_max else []]))
+    ends = ends[ends > 0]
+    t0 = np.concatenate([[0.0], ends[:-1]])
+    steps = np.array([max(1, int(np.ceil(span / dt - 1e-9))) for span in ends - t0], dtype=np.int64)
+    h = (ends - t0) / np.maximum(steps, 1)
+    save = np.full(ends.size, -1, dtype=np.int64)
+    on_grid = np.isin(ends, t_save)
+    save[on_grid] = np.searchsorted(t_save, ends[on_grid])
+    return t0, steps, h, save
+
+
 @dataclass(frozen=True)
 class Exit:
     r"""Stop each run at its exit from mediocrity (Eq. 9) and record the time.
