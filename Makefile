@@ -40,7 +40,7 @@ help:
 	@echo "make test          lint + unit tests + each chapter once (nbval) + book from those runs + browser test"
 	@echo "make test-fast     lint + unit tests without the slow statistical ones (quick iteration)"
 	@echo "make lint          ruff over mdlib/, scripts/, tests/, benchmarks/ (rules in pyproject.toml)"
-	@echo "make test-unit     pytest tests/ only (all of them, slow ones included)"
+	@echo "make test-unit     pytest tests/ and the docstring examples of mdlib/ (all, slow ones included)"
 	@echo "make test-chapters execute every chapter once under nbval, into the execution cache"
 	@echo "make browser-test  check _build/html in headless chromium (needs a build)"
 	@echo "make browser-deps  install Debian chromium + chromedriver (root + apt only)"
@@ -88,13 +88,13 @@ test: $(STAMP) browser-deps
 
 test-fast: $(STAMP)
 	$(MAKE) --no-print-directory lint
-	$(BIN)/python -m pytest tests/ -m "not slow" -n $(TEST_JOBS) -p no:cacheprovider
+	$(BIN)/python -m pytest tests/ mdlib/ --doctest-modules -m "not slow" -n $(TEST_JOBS) -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check mdlib scripts tests benchmarks
 
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest tests/ -n $(TEST_JOBS) -p no:cacheprovider
+	$(BIN)/python -m pytest tests/ mdlib/ --doctest-modules -n $(TEST_JOBS) -p no:cacheprovider
 
 test-chapters: $(STAMP)
 	@chapters="$(CHAPTERS)"; \
