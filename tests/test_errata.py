@@ -72,11 +72,8 @@ def test_kinds_are_validated():
 
 
 def test_the_page_shows_every_kind_and_every_entry():
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_errata_page.py"), "--stdout"],
-                         capture_output=True, text=True, check=True).stdout
+    # the committed page, which tests/test_pages.py checks is exactly what the script renders
+    out = (ROOT / "book" / "errata.md").read_text(encoding="utf-8")
     for e in ERRATA:
         assert f"(erratum-{e.id})=" in out
     for kind in {e.kind for e in ERRATA}:
