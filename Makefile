@@ -17,8 +17,13 @@ STAMP  := $(VENV)/.installed-stamp
 JB     := $(BIN)/jupyter-book
 # warnings are errors, nitpicky references, report all warnings before failing
 BUILD_FLAGS ?= -W -n --keep-going
-# chapters tested side by side by nbval (pytest-xdist workers, one notebook each)
+# chapters tested side by side by nbval (pytest-xdist workers, one notebook each), and the
+# unit tests of `make test-fast`
 TEST_JOBS ?= 2
+# the unit tests of `make test` / `make test-unit` run in one process (-n 0): on two cores, two
+# xdist workers finish them ~45 s sooner but spend ~40 s more CPU (each imports and collects
+# everything, and they compile the numba kernels side by side); `make test UNIT_JOBS=2` for speed
+UNIT_JOBS ?= 0
 CACHE  := _build/.jupyter_cache
 # nbval executes each chapter once; scripts/nbval_cache.py stores the executed notebooks
 # in the jupyter-cache that the book build then reads instead of executing them again
@@ -94,7 +99,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check mdlib scripts tests benchmarks
 
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest tests/ mdlib/ --doctest-modules -n $(TEST_JOBS) -p no:cacheprovider
+	$(BIN)/python -m pytest tests/ mdlib/ --doctest-modules -n $(UNIT_JOBS) -p no:cacheprovider
 
 test-chapters: $(STAMP)
 	@chapters="$(CHAPTERS)"; \

@@ -6,7 +6,6 @@ them once.  Every plotting function takes an ``ax`` and returns it.
 """
 from __future__ import annotations
 
-import matplotlib as mpl
 import numpy as np
 
 from .trajectory import Trajectory
@@ -35,6 +34,8 @@ LABELS = {
 
 def use_style():
     """Set the book's matplotlib style: readable in print and on a phone."""
+    import matplotlib as mpl  # (here, as pyplot below: `import mdlib` in a sweep's worker draws nothing)
+
     mpl.rcParams.update({
         "figure.figsize": (6.4, 4.0),
         "figure.dpi": 110,
@@ -153,7 +154,7 @@ def new_figure(ncols=1, nrows=1, **kwargs):
     """``plt.subplots`` with the book's sizes (width 6.4 in per 1-2 panels)."""
     w = 6.4 if ncols <= 2 else 3.3 * ncols
     h = 4.0 * nrows if ncols == 1 else 3.4 * nrows
-    import matplotlib.pyplot as plt  # (here: `import mdlib` in a sweep's worker draws nothing)
+    import matplotlib.pyplot as plt
 
     return plt.subplots(nrows, ncols, figsize=(w, h), squeeze=False, **kwargs)
 

@@ -106,7 +106,10 @@ def population_risk(m, Q, a, delta):
     """
     m, Q, a, p = _overlap_arrays(m, Q, a)
     lead = np.broadcast_shapes(m.shape[:-1], Q.shape[:-2], a.shape[:-1])
-    flat = lambda x, tail: np.ascontiguousarray(np.broadcast_to(x, lead + tail)).reshape((-1,) + tail)  # noqa: E731
+    def flat(x, tail):  # C-contiguous and read-only, whatever the caller passed: one compiled signature
+        x = np.ascontiguousarray(np.broadcast_to(x, lead + tail)).reshape((-1,) + tail)
+        x.flags.writeable = False  # (on a view or a private copy: the caller's array is untouched)
+        return x
     out = np.empty(int(np.prod(lead, dtype=np.int64)))
     _risk_many(flat(m, (p,)), flat(Q, (p, p)), flat(a, (p,)), float(delta), out)
     return out.reshape(lead)[()]  # a numpy scalar for a single network
