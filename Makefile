@@ -21,7 +21,7 @@ BUILD_FLAGS ?= -W -n --keep-going
 # unit tests of `make test-fast`
 TEST_JOBS ?= 2
 # the unit tests of `make test` / `make test-unit` run in one process (-n 0): on two cores, two
-# xdist workers finish them ~45 s sooner but spend ~40 s more CPU (each imports and collects
+# xdist workers finish them 30-40 s sooner but spend ~60 s more CPU (each imports and collects
 # everything, and they compile the numba kernels side by side); `make test UNIT_JOBS=2` for speed
 UNIT_JOBS ?= 0
 CACHE  := _build/.jupyter_cache
