@@ -17,13 +17,16 @@ STAMP  := $(VENV)/.installed-stamp
 JB     := $(BIN)/jupyter-book
 # warnings are errors, nitpicky references, report all warnings before failing
 BUILD_FLAGS ?= -W -n --keep-going
-# chapters tested side by side by nbval (pytest-xdist workers, one notebook each), and the
-# unit tests of `make test-fast`
-TEST_JOBS ?= 2
-# the unit tests of `make test` / `make test-unit` run in one process (-n 0): on two cores, two
-# xdist workers finish them 30-40 s sooner but spend ~60 s more CPU (each imports and collects
-# everything, and they compile the numba kernels side by side); `make test UNIT_JOBS=2` for speed
+# `make test` spends the least CPU rather than the least time: on two cores, parallel pytest workers
+# finish sooner but cost more CPU (each imports and collects everything, they compile the numba
+# kernels side by side, two chapters share the caches).  Measured one after the other, same clone:
+#   unit tests, cold numba cache: one process (UNIT_JOBS=0) 152 s CPU, 144 s wall; two workers 167 s, 98 s
+#   chapters: one at a time (TEST_JOBS=1) 279 s CPU, 197 s wall; two at a time 287 s, 150 s
+# `make test UNIT_JOBS=2 TEST_JOBS=2` is ~90 s sooner for ~25 s more CPU.
 UNIT_JOBS ?= 0
+TEST_JOBS ?= 1
+# the unit tests of `make test-fast` (quick iteration: the clock matters)
+FAST_JOBS ?= 2
 CACHE  := _build/.jupyter_cache
 # nbval executes each chapter once; scripts/nbval_cache.py stores the executed notebooks
 # in the jupyter-cache that the book build then reads instead of executing them again
@@ -93,7 +96,7 @@ test: $(STAMP) browser-deps
 
 test-fast: $(STAMP)
 	$(MAKE) --no-print-directory lint
-	$(BIN)/python -m pytest tests/ mdlib/ --doctest-modules -m "not slow" -n $(TEST_JOBS) -p no:cacheprovider
+	$(BIN)/python -m pytest tests/ mdlib/ --doctest-modules -m "not slow" -n $(FAST_JOBS) -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check mdlib scripts tests benchmarks
