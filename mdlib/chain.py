@@ -29,7 +29,12 @@ rotation of two columns of ``C`` combines two contiguous rows of ``Mt``, a
 loop numba vectorises; they also write the saved points (m, a, the risk of
 :mod:`mdlib.risk`, Q) into preallocated arrays and check the exit criterion,
 so a run costs one kernel call per chunk of steps, whatever the number of
-saved points.
+saved points.  The student overlaps they keep (``Om``) are the lower triangle
+of ``Q`` packed row after row (row ``j``, ``Q_j0 .. Q_jj``, starts at
+``j(j+1)/2``): a pass over them, one per saved point, is then one contiguous
+stream of memory that the hardware prefetcher follows from row to row, not p
+pieces of the rows of a ``p × p`` array (at p = 500, a pass from main memory
+took about half as long).
 
 **Other links** (beyond the paper, :mod:`mdlib.links`).  For a target
 ``y = σ(w*·x) + sqrt(Δ) z`` and the student ``f = (1/p) Σ_j a_j σ(λ_j)``, SGD
@@ -89,24 +94,37 @@ def _horner(c, x):
 
 
 @njit(cache=True, nogil=True)
+def _link_risk_terms(j, m, row, a, kap):
+    """Unit ``j``'s share of the two sums of :func:`_link_risk`, from
+    ``row = Q[j, :j+1]``: ``a_j κ(m_j)`` and ``a_j (a_j κ(Q_jj) + 2 Σ_{l<j} a_l κ(Q_jl))``."""
+    off = 0.0
+    for l in range(j):
+        off += a[l] * _horner(kap, row[l])
+    return a[j] * _horner(kap, m[j]), a[j] * (a[j] * _horner(kap, row[j]) + 2.0 * off)
+
+
+@njit(cache=True, nogil=True)
+def _link_risk_total(lin, quad, p, delta, kap):
+    """:func:`_link_risk` from the sums of :func:`_link_risk_terms` over the units."""
+    k1 = 0.0
+    for i in range(kap.shape[0]):
+        k1 += kap[i]
+    return 0.5 * delta + 0.5 * k1 - lin / p + quad / (2.0 * p * p)
+
+
+@njit(cache=True, nogil=True)
 def _link_risk(m, Q, a, delta, L):
     r"""Population risk of a link on the sphere (:func:`mdlib.links.population_risk`),
     ``Δ/2 + κ(1)/2 - (1/p) Σ_j a_j κ(m_j) + (1/2p²) Σ_jl a_j a_l κ(Q_jl)``, from the
     lower triangle of ``Q``; ``L`` from :func:`link_arrays`."""
     p = m.shape[0]
-    kap = L[2]
-    k1 = 0.0
-    for i in range(kap.shape[0]):
-        k1 += kap[i]
     lin = 0.0
     quad = 0.0
     for j in range(p):
-        lin += a[j] * _horner(kap, m[j])
-        off = 0.0
-        for l in range(j):
-            off += a[l] * _horner(kap, Q[j, l])
-        quad += a[j] * (a[j] * _horner(kap, Q[j, j]) + 2.0 * off)
-    return 0.5 * delta + 0.5 * k1 - lin / p + quad / (2.0 * p * p)
+        x, y = _link_risk_terms(j, m, Q[j], a, L[2])
+        lin += x
+        quad += y
+    return _link_risk_total(lin, quad, p, delta, L[2])
 
 
 @njit(cache=True, nogil=True)
@@ -115,6 +133,30 @@ def _any_risk(m, Q, a, delta, L):
     if L.shape[1] == 0:
         return _risk(m, Q, a, delta)
     return _link_risk(m, Q, a, delta, L)
+
+
+@njit(cache=True, nogil=True)
+def _tri_risk(m, Om, a, delta, L):
+    """:func:`_any_risk` from the packed lower triangle ``Om`` of ``Q`` (row ``j``
+    at ``j(j+1)/2``): the same sums in the same order."""
+    p = m.shape[0]
+    lin = 0.0
+    tr = 0.0
+    quad = 0.0
+    for j in range(p):
+        o = j * (j + 1) // 2
+        row = Om[o:o + j + 1]
+        if L.shape[1] == 0:
+            x, y, z = _risk_terms(j, m, row, a)
+            tr += y
+            quad += z
+        else:
+            x, z = _link_risk_terms(j, m, row, a, L[2])
+            quad += z
+        lin += x
+    if L.shape[1] == 0:
+        return _risk_total(lin, tr, quad, p, delta)
+    return _link_risk_total(lin, quad, p, delta, L[2])
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -189,7 +231,7 @@ def _scale(y, x):
 
 @njit(cache=True, nogil=True)
 def _chain_gram(Mt, Om, p):
-    """Student overlaps ``Om[j, l] = Q_jl`` (lower triangle, ``l <= j``) from
+    """Student overlaps ``Q_jl`` (``l <= j``, packed: ``Om[j(j+1)/2 + l]``) from
     the coordinates ``Mt`` (transposed: ``Mt[k, i] = C[i, k]``), O(p³).
 
     Each entry is summed over ``k`` in increasing order, as a dot product of
@@ -198,19 +240,20 @@ def _chain_gram(Mt, Om, p):
     """
     if p <= 48:  # short rows: plain sums cost less than setting up slices
         for j in range(1, p + 1):
+            o = (j - 1) * j // 2
             for l in range(1, j + 1):
                 acc = 0.0
                 for k in range(l + 1):
                     acc += Mt[k, j] * Mt[k, l]
-                Om[j - 1, l - 1] = acc
+                Om[o + l - 1] = acc
         return
-    for j in range(p):
-        for l in range(j + 1):
-            Om[j, l] = 0.0
+    for i in range(p * (p + 1) // 2):
+        Om[i] = 0.0
     for j in range(1, p + 1):
+        o = (j - 1) * j // 2
         for k in range(j + 1):
             l0 = max(k, 1)
-            _axpy(Om[j - 1, l0 - 1:j], Mt[k, l0:j + 1], Mt[k, j])
+            _axpy(Om[o + l0 - 1:o + j], Mt[k, l0:j + 1], Mt[k, j])
 
 
 @njit(cache=True, nogil=True)
@@ -218,8 +261,8 @@ def _chain_gap(Mt, a, Om, p, mode, level, L):
     """Distance to the exit threshold (<= 0 once escaped), from the coordinates.
 
     mode 1: excess risk (Eq. 6 minus Δ/2, or the link's risk minus Δ/2 when
-    ``L`` is not empty) minus ``level`` (Om receives the overlaps, recomputed
-    from ``Mt``);
+    ``L`` is not empty) minus ``level`` (Om receives the overlaps, packed,
+    recomputed from ``Mt``);
     mode 2: ``level - max_j m_j²`` (App. I).
     """
     if mode == 2:
@@ -231,17 +274,18 @@ def _chain_gap(Mt, a, Om, p, mode, level, L):
         return level - best
     _chain_gram(Mt, Om, p)
     if L.shape[1] > 0:
-        return _link_risk(Mt[0, 1:p + 1], Om, a, 0.0, L) - level
+        return _tri_risk(Mt[0, 1:p + 1], Om, a, 0.0, L) - level
     lin = 0.0
     tr = 0.0
     quad = 0.0
     for j in range(1, p + 1):
-        qjj = Om[j - 1, j - 1]
+        o = (j - 1) * j // 2
+        qjj = Om[o + j - 1]
         lin += a[j - 1] * (qjj + 2.0 * Mt[0, j] * Mt[0, j])
         tr += a[j - 1] * qjj
         quad += a[j - 1] * a[j - 1] * qjj * qjj
         for l in range(1, j):
-            q = Om[j - 1, l - 1]
+            q = Om[o + l - 1]
             quad += 2.0 * a[j - 1] * a[l - 1] * q * q
     return 1.5 - lin / p + (tr * tr + 2.0 * quad) / (2.0 * p * p) - level
 
@@ -251,8 +295,8 @@ def _chain_gap(Mt, a, Om, p, mode, level, L):
 # ----------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True)
-def _record(k, m, Q, a, risk, m_out, a_out, risk_out, Q_out, store_Q):
-    """Write save point ``k`` (``Q``: its lower triangle).  Returns False,
+def _record(k, m, a, risk, m_out, a_out, risk_out):
+    """Write ``m``, ``a`` and the risk of save point ``k``.  Returns False,
     writing nothing, if the values are not finite (a diverged run)."""
     if not np.isfinite(risk):
         return False
@@ -264,12 +308,27 @@ def _record(k, m, Q, a, risk, m_out, a_out, risk_out, Q_out, store_Q):
         m_out[k, j] = m[j]
         a_out[k, j] = a[j]
     risk_out[k] = risk
-    if store_Q:
-        for j in range(p):
-            for l in range(j + 1):
-                Q_out[k, j, l] = Q[j, l]
-                Q_out[k, l, j] = Q[j, l]
     return True
+
+
+@njit(cache=True, nogil=True)
+def _record_Q(k, Q, Q_out):
+    """Write the overlaps of save point ``k`` from the lower triangle of ``Q``."""
+    for j in range(Q.shape[0]):
+        for l in range(j + 1):
+            Q_out[k, j, l] = Q[j, l]
+            Q_out[k, l, j] = Q[j, l]
+
+
+@njit(cache=True, nogil=True)
+def _record_tri_Q(k, Om, Q_out):
+    """:func:`_record_Q` from the packed lower triangle ``Om``."""
+    i = 0
+    for j in range(Q_out.shape[1]):
+        for l in range(j + 1):
+            Q_out[k, j, l] = Om[i]
+            Q_out[k, l, j] = Om[i]
+            i += 1
 
 
 _GRAM_BUFFER = 32  # rank-one terms of overlap updates buffered before they are applied
@@ -343,8 +402,8 @@ def _gram_flush(Om, buf, nt, nrm, inv, P, p, spherical, m, a, delta):
     ``Ω = P Ω P + Σ_t (P_t x_t)(P_t y_t)ᵀ``, with ``P_t`` the product of the
     rescalings from the step of term ``t`` on and ``P`` that of all of them.
     The arithmetic is that of separate updates, O(nt p²), but each row of
-    ``Om`` is read and written once per flush and takes four terms per pass:
-    at large p the memory traffic, not the arithmetic, is what costs.  The
+    ``Om`` (packed) is read and written once per flush and takes four terms
+    per pass: at large p the memory traffic, not the arithmetic, is what costs.  The
     diagonal is set from the row norms ``nrm`` of the coordinates after the
     last step.
     """
@@ -362,7 +421,8 @@ def _gram_flush(Om, buf, nt, nrm, inv, P, p, spherical, m, a, delta):
                 X[t, j] *= P[j]
                 Y[t, j] *= P[j]
     for j in range(p):
-        row = Om[j, :j]
+        o = j * (j + 1) // 2  # row j of the packed triangle (the diagonal at o + j)
+        row = Om[o:o + j]
         if spherical:
             pj = P[j]
             Pl = P[:j]
@@ -381,8 +441,8 @@ def _gram_flush(Om, buf, nt, nrm, inv, P, p, spherical, m, a, delta):
             for l in range(j):
                 row[l] += x0 * Y0[l]
             t += 1
-        Om[j, j] = nrm[j + 1] * inv[j + 1] * inv[j + 1] if spherical else nrm[j + 1]
-        x, y, z = _risk_terms(j, m, Om[j], a)
+        Om[o + j] = nrm[j + 1] * inv[j + 1] * inv[j + 1] if spherical else nrm[j + 1]
+        x, y, z = _risk_terms(j, m, Om[o:o + j + 1], a)
         lin += x
         tr += y
         quad += z
@@ -399,12 +459,16 @@ def _chain_save(k, Mt, a, Om, om_valid, buf, nb, nrm, inv, P, m, p, spherical, d
         m[j] = Mt[0, j + 1] * Mt[0, 0]
     if om_valid:
         risk = _gram_flush(Om, buf, nb, nrm, inv, P, p, spherical, m, a, delta)
+        if L.shape[1] > 0:  # the flush computed Eq. 6 on the way: the link's risk instead
+            risk = _tri_risk(m, Om, a, delta, L)
     else:
         _chain_gram(Mt, Om, p)
-        risk = _risk(m, Om, a, delta)
-    if L.shape[1] > 0:  # the flush computed Eq. 6 on the way: the link's risk instead
-        risk = _link_risk(m, Om, a, delta, L)
-    return _record(k, m, Om, a, risk, m_out, a_out, risk_out, Q_out, store_Q)
+        risk = _tri_risk(m, Om, a, delta, L)
+    if not _record(k, m, a, risk, m_out, a_out, risk_out):
+        return False
+    if store_Q:
+        _record_tri_Q(k, Om, Q_out)
+    return True
 
 
 # ----------------------------------------------------------------------------
@@ -420,9 +484,10 @@ def _chain_run(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, P_tmp, lw, rng, 
 
     State: ``Mt`` (p+2, p+1), the coordinates transposed (``Mt[k, i] = C[i, k]``,
     last row zero between steps), and ``a``; ``pos = [step, next save index,
-    Om valid, steps since Om was recomputed, terms buffered]``.  ``Om`` (p, p)
-    holds the student overlaps when they are being kept up to date, with the
-    last few steps in ``buf`` (3, B, p).  ``g, lam, cs, sn, nrm, inv, m_tmp,
+    Om valid, steps since Om was recomputed, terms buffered]``.  ``Om``
+    (p(p+1)/2, the lower triangle packed row after row) holds the student
+    overlaps when they are being kept up to date, with the last few steps in
+    ``buf`` (3, B, p).  ``g, lam, cs, sn, nrm, inv, m_tmp,
     P_tmp, lw`` are work arrays.  ``L`` is the link (:func:`link_arrays`;
     empty for the paper's ``z²``).
 
@@ -730,9 +795,11 @@ def _chain_run_p1(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, P_tmp, lw, rn
     status = 0
     if k < n_save and save_steps[k] == step:
         m_tmp[0] = c0 * c00
-        Om[0, 0] = c0 * c0 + c1 * c1
-        if not _record(k, m_tmp, Om, a, _any_risk(m_tmp, Om, a, delta, L), m_out, a_out, risk_out, Q_out, store_Q):
+        Om[0] = c0 * c0 + c1 * c1
+        if not _record(k, m_tmp, a, _tri_risk(m_tmp, Om, a, delta, L), m_out, a_out, risk_out):
             status = 2
+        elif store_Q:
+            Q_out[k, 0, 0] = Om[0]
         k += 1
     next_save = save_steps[k] if k < n_save else -1
     while status == 0 and step < stop:
@@ -746,11 +813,12 @@ def _chain_run_p1(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, P_tmp, lw, rn
                                                  exit_mode, level, check_every, gap_state)
         if step == next_save and status != 2:  # (also when the run exits at this very step)
             m_tmp[0] = c0 * c00
-            Om[0, 0] = c0 * c0 + c1 * c1
+            Om[0] = c0 * c0 + c1 * c1
             a[0] = aa
-            if not _record(k, m_tmp, Om, a, _any_risk(m_tmp, Om, a, delta, L), m_out, a_out, risk_out, Q_out,
-                           store_Q):
+            if not _record(k, m_tmp, a, _tri_risk(m_tmp, Om, a, delta, L), m_out, a_out, risk_out):
                 status = 2
+            elif store_Q:
+                Q_out[k, 0, 0] = Om[0]
             k += 1
             next_save = save_steps[k] if k < n_save else -1
     Mt[0, 1] = c0

@@ -40,6 +40,7 @@ from .chain import (
     _horner,
     _link_risk,
     _record,
+    _record_Q,
     link_arrays,
 )
 from .problem import Problem, State
@@ -282,9 +283,10 @@ def _full_run(W, norms2, a, G, x, lam, raw, coef, m_tmp, Q_tmp, s_tmp, lw, rng, 
     status = 0
     if k < n_save and save_steps[k] == step:
         _full_stats(W, norms2, G, p, d, spherical, m_tmp, Q_tmp, s_tmp)
-        if not _record(k, m_tmp, Q_tmp, a, _any_risk(m_tmp, Q_tmp, a, delta, L), m_out, a_out, risk_out, Q_out,
-                       store_Q):
+        if not _record(k, m_tmp, a, _any_risk(m_tmp, Q_tmp, a, delta, L), m_out, a_out, risk_out):
             status = 2
+        elif store_Q:
+            _record_Q(k, Q_tmp, Q_out)
         k += 1
     while status == 0 and step < stop:
         if link:
@@ -303,10 +305,11 @@ def _full_run(W, norms2, a, G, x, lam, raw, coef, m_tmp, Q_tmp, s_tmp, lw, rng, 
                 since_sync = 0
         if k < n_save and save_steps[k] == step:
             _full_stats(W, norms2, G, p, d, spherical, m_tmp, Q_tmp, s_tmp)
-            if not _record(k, m_tmp, Q_tmp, a, _any_risk(m_tmp, Q_tmp, a, delta, L), m_out, a_out, risk_out, Q_out,
-                           store_Q):
+            if not _record(k, m_tmp, a, _any_risk(m_tmp, Q_tmp, a, delta, L), m_out, a_out, risk_out):
                 status = 2
                 break
+            if store_Q:
+                _record_Q(k, Q_tmp, Q_out)
             k += 1
         if exit_mode != 0 and step % check_every == 0:
             if exit_mode == 1 and link:  # the link's excess risk, from m and Q
@@ -348,7 +351,7 @@ class _ChainRun:
         self.Mt = np.zeros((n + 1, n))  # coordinates, transposed: Mt[k, i] = C[i, k]
         self.Mt[:n] = coords.T
         self.a = a.copy()
-        self.Om = np.zeros((p, p))
+        self.Om = np.zeros(p * (p + 1) // 2)  # the student overlaps, packed (see mdlib.chain)
         self.work = (np.zeros((3, _GRAM_BUFFER, p)), np.zeros(n + 1), np.zeros(n), np.zeros(n), np.zeros(n),
                      np.zeros(n), np.zeros(n), np.zeros(p), np.zeros(p), np.zeros((2, n)))
         self.pos = np.zeros(5, np.int64)
@@ -377,7 +380,9 @@ class _ChainRun:
         p = self.pb.p
         _chain_gram(self.Mt, self.Om, p)
         self.pos[2] = 0
-        Q = np.tril(self.Om) + np.tril(self.Om, -1).T
+        Q = np.zeros((p, p))
+        Q[np.tril_indices(p)] = self.Om  # row after row, as the kernels pack it
+        Q += np.tril(Q, -1).T
         return self.Mt[0, 1:] * self.Mt[0, 0], Q, self.a.copy()
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import mdlib
 from mdlib._random import run_generators
-from mdlib.chain import _chain_gram
+from mdlib.links import Link
 from mdlib.sgd import _auto_method, _ChainRun, _FullRun
 
 # ---------------------------------------------------------------- pinned values
@@ -67,6 +67,27 @@ def test_chain_trajectory_is_bitwise_pinned():
         "-0x1.204e5f8f1eb93p+0", "-0x1.01e2229545deep+0", "-0x1.20bd4df007922p+0"]
     assert [float(x).hex() for x in tr.a[:, -1, 0]] == [
         "0x1.7cda67b1d7374p-1", "0x1.802504bea29e4p-1", "0x1.7669cd27ffe3ep-1"]
+
+
+@pytest.mark.parametrize("link, risk_end, risk_first, q", [
+    (None, ["0x1.3317a38edf600p-4", "0x1.00fc31f9c1c30p-4", "0x1.3e8824f5b0570p-4"],
+     ["0x1.03bf98339dd93p+0", "0x1.03c1d074b0a70p+0", "0x1.03a373733a146p+0"],
+     ["-0x1.bbe1dff953caep-1", "-0x1.ba04c6da2751cp-1", "-0x1.4b784faeccd5dp-5"]),
+    (Link.hermite(3, normalized=True), ["0x1.03b1b620c7167p-1", "0x1.022c22e0f7b12p-1", "0x1.03546b129a416p-1"],
+     ["0x1.044080bf2a453p-1", "0x1.04516fa3b937dp-1", "0x1.044491c60056ep-1"],
+     ["0x1.107f1660a4fc0p-5", "-0x1.07470df5f2a84p-8", "-0x1.6435e1bc9df4ep-5"]),
+], ids=["z2", "He3"])
+def test_chain_recorded_risk_and_overlaps_are_bitwise_pinned(link, risk_end, risk_first, q):
+    """The risk and Q that the chain records at p = 60: the overlaps kept by rank-one updates
+    between close saves and recomputed (the large-p path) before distant ones, then the risk of
+    Eq. 6 or of the link from them.  Pinned before the kept overlaps were packed into a triangle
+    (e71b262): the layout moved, the arithmetic did not."""
+    pb = mdlib.Problem(p=60, d=400, gamma=3.0, delta=1e-4, link=link)
+    tr = mdlib.simulate_sgd(pb, mdlib.random_init(pb, 3, seed=0), 2.0, method="exact", seed=1, store_Q=True)
+    assert [float(x).hex() for x in tr.risk[:, -1]] == risk_end
+    assert [float(x).hex() for x in tr.risk[:, 1]] == risk_first
+    assert [float(tr.Q[0, -1, 59, 0]).hex(), float(tr.Q[0, -1, 59, 58]).hex(), float(tr.Q[1, 5, 30, 29]).hex()] == q
+    assert np.array_equal(tr.Q, np.swapaxes(tr.Q, -1, -2))
 
 
 # ------------------------------------------------------------------ recording
@@ -175,10 +196,7 @@ def test_chain_overlaps_kept_incrementally_match_the_coordinates(kw):
     saves = (steps, np.zeros((n + 1, pb.p)), np.zeros((n + 1, pb.p)), np.zeros(n + 1), Q_out, True)
     assert run.run(n, saves) == 0
     assert run.pos[2] == 1 and run.pos[3] > 100  # kept step by step for a while (recomputed every 64 (p+1) steps)
-    Om = np.zeros((pb.p, pb.p))
-    _chain_gram(run.Mt, Om, pb.p)
-    Q = np.tril(Om) + np.tril(Om, -1).T
-    np.testing.assert_allclose(Q_out[-1], Q, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(Q_out[-1], run.stats()[1], rtol=0, atol=1e-13)
 
 
 # --------------------------------------------------------------- method="auto"
