@@ -21,10 +21,12 @@ BUILD_FLAGS ?= -W -n --keep-going
 # finish sooner but cost more CPU (each imports and collects everything, they compile the numba
 # kernels side by side, two chapters share the caches).  Measured one after the other, same clone:
 #   unit tests, cold numba cache: one process (UNIT_JOBS=0) 152 s CPU, 144 s wall; two workers 167 s, 98 s
-#   chapters: one at a time (TEST_JOBS=1) 279 s CPU, 197 s wall; two at a time 287 s, 150 s
+#   chapters: one at a time through one xdist worker (TEST_JOBS=1) 279 s CPU, 197 s wall; two at a time
+#   287 s, 150 s; in the pytest process itself (TEST_JOBS=0, no worker to start and feed) 305 and 316 s
+#   against 311 and 334 s for TEST_JOBS=1 in two alternated pairs on a slower day
 # `make test UNIT_JOBS=2 TEST_JOBS=2` is ~90 s sooner for ~25 s more CPU.
 UNIT_JOBS ?= 0
-TEST_JOBS ?= 1
+TEST_JOBS ?= 0
 # the unit tests of `make test-fast` (quick iteration: the clock matters)
 FAST_JOBS ?= 2
 CACHE  := _build/.jupyter_cache
