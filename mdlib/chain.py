@@ -799,7 +799,7 @@ def _chain_run_p1(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, P_tmp, lw, rn
         if not _record(k, m_tmp, a, _tri_risk(m_tmp, Om, a, delta, L), m_out, a_out, risk_out):
             status = 2
         elif store_Q:
-            Q_out[k, 0, 0] = Om[0]
+            _record_tri_Q(k, Om, Q_out)
         k += 1
     next_save = save_steps[k] if k < n_save else -1
     while status == 0 and step < stop:
@@ -818,7 +818,7 @@ def _chain_run_p1(Mt, a, Om, buf, g, lam, cs, sn, nrm, inv, m_tmp, P_tmp, lw, rn
             if not _record(k, m_tmp, a, _tri_risk(m_tmp, Om, a, delta, L), m_out, a_out, risk_out):
                 status = 2
             elif store_Q:
-                Q_out[k, 0, 0] = Om[0]
+                _record_tri_Q(k, Om, Q_out)
             k += 1
             next_save = save_steps[k] if k < n_save else -1
     Mt[0, 1] = c0

@@ -41,6 +41,7 @@ from .chain import (
     _link_risk,
     _record,
     _record_Q,
+    _record_tri_Q,
     link_arrays,
 )
 from .problem import Problem, State
@@ -380,10 +381,9 @@ class _ChainRun:
         p = self.pb.p
         _chain_gram(self.Mt, self.Om, p)
         self.pos[2] = 0
-        Q = np.zeros((p, p))
-        Q[np.tril_indices(p)] = self.Om  # row after row, as the kernels pack it
-        Q += np.tril(Q, -1).T
-        return self.Mt[0, 1:] * self.Mt[0, 0], Q, self.a.copy()
+        Q = np.zeros((1, p, p))
+        _record_tri_Q(0, self.Om, Q)  # unpacked as the kernels record it
+        return self.Mt[0, 1:] * self.Mt[0, 0], Q[0], self.a.copy()
 
 
 class _FullRun:
