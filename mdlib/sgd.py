@@ -448,11 +448,12 @@ _ENGINES = {"exact": _ChainRun, "full": _FullRun}
 # Choice of method, threading helpers
 # ----------------------------------------------------------------------------
 
-# Cost per step in ns on the development machine (AMD EPYC, one thread), as
-# measured by benchmarks/perf.py; only the comparison of the two matters.
-_COST_CHAIN_P1 = 80.0  # the p = 1 kernel
-_COST_CHAIN = (60.0, 80.0, 1.1)  # a + b n + c n², n = p + 1: O(n) rotations of O(n) entries
-_COST_FULL = (40.0, 12.0, 0.55)  # a + d (b + c p): d normals, p dot products and updates of length d
+# Cost per step in ns on the development machine (AMD EPYC, one thread), fitted
+# by benchmarks/cost_model.py where the two costs cross (d from about p to 10 p);
+# only the comparison of the two matters.
+_COST_CHAIN_P1 = 65.0  # the p = 1 kernel
+_COST_CHAIN = (110.0, 58.0, 0.61)  # a + b n + c n², n = p + 1: O(n) rotations of O(n) entries
+_COST_FULL = (110.0, 15.0, 0.36)  # a + d (b + c p): d normals, p dot products and updates of length d
 
 
 def _auto_method(p, d):
