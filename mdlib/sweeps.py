@@ -318,6 +318,16 @@ def _default_sgd_method():
     return str(inspect.signature(_sgd.sgd_exit_times).parameters["method"].default)
 
 
+def _sgd_attrs(p, d):
+    """What a cell records of its SGD: the default method (``sgd_method``, "auto") and the
+    engine it runs at (p, d) (``sgd_engine``: "exact", the chain, or "full"), which the
+    method's cost model decides and which a refit of that model can change.  (Cells stored
+    before 2026-11-30 lack ``sgd_engine``; of those, only the width sweep's (500, 1000) ran
+    on full SGD.)"""
+    method = _default_sgd_method()
+    return {"sgd_method": method, "sgd_engine": _sgd._auto_method(p, d) if method == "auto" else method}
+
+
 def sgd_ode_exit(seed, n_runs, *, p, d, delta, T, efolds, ode_rtol, ode_atol, gamma=None, gamma_over_p=None,
                  n_threads=1):
     r"""SGD and ODE exit times (Eq. 9) from the same random starts, and the starts' ``(μ0, τ0)``.
@@ -378,7 +388,7 @@ def sgd_ode_exit(seed, n_runs, *, p, d, delta, T, efolds, ode_rtol, ode_atol, ga
          "t_ode": ("run", res[:, 1], {"long_name": "ODE exit time from the same start", "units": _TIME}),
          "mu0": ("run", res[:, 2], {"long_name": "mu0 = d sum_j m_j(0)^2 (Eq. 43)"}),
          "tau0": ("run", res[:, 3], {"long_name": "tau0 = d sum_{j!=l} Q_jl(0)^2 (Eq. 43)"})},
-        attrs={"t_max": t_max, "gamma": pb.gamma, "sgd_method": _default_sgd_method()})
+        attrs={"t_max": t_max, "gamma": pb.gamma, **_sgd_attrs(p, d)})
 
 
 def sgd_exit(seed, n_runs, *, p, d, delta, T, efolds, start="random", z0=None, gamma=None, gamma_over_p=None,
@@ -439,7 +449,7 @@ def sgd_exit(seed, n_runs, *, p, d, delta, T, efolds, start="random", z0=None, g
     if p == 1:
         data["t_ode"] = ("run", res[:, 1], {"long_name": "ODE exit time from the same start (closed form)",
                                             "units": _TIME})
-    return xr.Dataset(data, attrs={"t_max": t_max, "gamma": pb.gamma, "sgd_method": _default_sgd_method()})
+    return xr.Dataset(data, attrs={"t_max": t_max, "gamma": pb.gamma, **_sgd_attrs(p, d)})
 
 
 #: The cell functions a sweep may name.  Each takes ``(seed, n_runs, *, <parameters>, n_threads)``

@@ -249,6 +249,15 @@ def test_run_resume_read_and_provenance(tmp_path):
     assert ds.attrs["git_commits"] == f"{store.environment()['git_commit'][:10]} (4 cells)"
     attrs = store.read_attrs(folder / cell.filename)
     assert attrs["param_p"] == 2 and attrs["param_gamma_over_p"] == 0.05 and attrs["n_runs"] == 3
+    # the engine that method="auto" ran, not only the method's name
+    assert (attrs["sgd_method"], attrs["sgd_engine"]) == ("auto", "exact") and row["sgd_engine"] == "exact"
+
+
+def test_a_cell_records_the_engine_auto_picked():
+    """At (p, d) = (5, 8) the cost model picks full SGD: the cell says so."""
+    ds = sweeps.sgd_exit(np.random.SeedSequence(0), 2, p=5, d=8, gamma_over_p=0.05, delta=1e-4, T=0.01,
+                         efolds=5.0)
+    assert (ds.attrs["sgd_method"], ds.attrs["sgd_engine"]) == ("auto", "full")
 
 
 def test_missing_cells_and_run_counts_per_cell(tmp_path):
