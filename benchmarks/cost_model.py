@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from perf import engine, machine, per_step, timed_pair  # noqa: E402
 from scipy.optimize import least_squares  # noqa: E402
 
-from mdlib.sgd import _COST_CHAIN, _COST_CHAIN_P1, _COST_FULL, _ChainRun, _FullRun  # noqa: E402
+from mdlib.sgd import _COST_CHAIN, _COST_CHAIN_P1, _COST_FULL, _ChainRun, _FullRun, _step_costs  # noqa: E402
 
 # (p, d values around where the two engines cost the same)
 GRID = {1: (3, 4, 6, 10), 2: (6, 10, 15, 20, 30), 3: (8, 12, 20, 30), 5: (8, 15, 20, 30, 45),
@@ -50,13 +50,10 @@ def measure():
     return np.array(rows)
 
 
-def chain_model(x, p):
-    n = p + 1.0
-    return np.where(p == 1, x[3], x[0] + x[1] * n + x[2] * n * n)
-
-
-def full_model(x, p, d):
-    return x[0] + d * (x[1] + x[2] * p)
+def costs(p, d, x_chain, x_full):
+    """Modelled (chain, full) costs at the measured points: ``mdlib.sgd._step_costs`` with the
+    constants ``x_chain`` = (a, b, c, p = 1) and ``x_full`` = (a, b, c)."""
+    return np.array([_step_costs(int(pi), di, x_chain[3], x_chain[:3], x_full) for pi, di in zip(p, d)]).T
 
 
 def pick(chain, full):
@@ -69,8 +66,9 @@ def main():
     print(f"{datetime.date.today().isoformat()}; {cpu}, {os.cpu_count()} cores; `{uname}`; one thread.\n")
     rows = measure()
     p, d, c, f = rows.T
-    fit_c = least_squares(lambda x: chain_model(x, p) / c - 1, x0=[*_COST_CHAIN, _COST_CHAIN_P1], bounds=(0, np.inf)).x
-    fit_f = least_squares(lambda x: full_model(x, p, d) / f - 1, x0=_COST_FULL, bounds=(0, np.inf)).x
+    fit_c = least_squares(lambda x: costs(p, d, x, _COST_FULL)[0] / c - 1, x0=[*_COST_CHAIN, _COST_CHAIN_P1],
+                          bounds=(0, np.inf)).x
+    fit_f = least_squares(lambda x: costs(p, d, fit_c, x)[1] / f - 1, x0=_COST_FULL, bounds=(0, np.inf)).x
     print("| model (ns per step) | in mdlib.sgd | fitted here |")
     print("|---|---|---|")
     print(f"| chain, p = 1 | {_COST_CHAIN_P1:.0f} | {fit_c[3]:.0f} |")
@@ -78,8 +76,8 @@ def main():
           f"| {fit_c[0]:.0f} + {fit_c[1]:.0f} n + {fit_c[2]:.2f} n² |")
     print(f"| full SGD, a + d (b + c p) | {_COST_FULL[0]:.0f} + d ({_COST_FULL[1]:.1f} + {_COST_FULL[2]:.2f} p) "
           f"| {fit_f[0]:.0f} + d ({fit_f[1]:.1f} + {fit_f[2]:.2f} p) |")
-    cur = pick(chain_model(np.array([*_COST_CHAIN, _COST_CHAIN_P1]), p), full_model(np.array(_COST_FULL), p, d))
-    new = pick(chain_model(fit_c, p), full_model(fit_f, p, d))
+    cur = pick(*costs(p, d, [*_COST_CHAIN, _COST_CHAIN_P1], _COST_FULL))
+    new = pick(*costs(p, d, fit_c, fit_f))
     best = np.minimum(c, f)
     cost = {"exact": c, "full": f}
     slow_cur = np.array([cost[k][i] for i, k in enumerate(cur)]) / best

@@ -456,13 +456,24 @@ _COST_CHAIN = (110.0, 58.0, 0.61)  # a + b n + c n², n = p + 1: O(n) rotations 
 _COST_FULL = (110.0, 15.0, 0.36)  # a + d (b + c p): d normals, p dot products and updates of length d
 
 
+def _step_costs(p, d, chain_p1=_COST_CHAIN_P1, chain=_COST_CHAIN, full=_COST_FULL):
+    """Modelled cost per step in ns of the chain and of full SGD at (p, d), with
+    the constants above (or others: benchmarks/cost_model.py fits them)."""
+    n = p + 1
+    c = chain_p1 if p == 1 else chain[0] + chain[1] * n + chain[2] * n * n
+    return c, full[0] + d * (full[1] + full[2] * p)
+
+
 def _auto_method(p, d):
     """The cheaper exact method for (p, d), by the cost model above: the chain
     (~p² per step) unless d is within a small factor of p (full SGD, ~p d)."""
-    n = p + 1
-    chain = _COST_CHAIN_P1 if p == 1 else _COST_CHAIN[0] + _COST_CHAIN[1] * n + _COST_CHAIN[2] * n * n
-    full = _COST_FULL[0] + d * (_COST_FULL[1] + _COST_FULL[2] * p)
+    chain, full = _step_costs(p, d)
     return "exact" if chain <= full else "full"
+
+
+def _engine(method, p, d):
+    """The engine that ``method`` ("auto", "exact" or "full") runs at (p, d)."""
+    return _auto_method(p, d) if method == "auto" else method
 
 
 def _n_threads(n_threads, n_runs):
@@ -590,8 +601,7 @@ def simulate_sgd(problem: Problem, init: State, t_max: float, method: str = "aut
     exit = check_exit(exit)
     t_save = check_t_save(t_save, t_max, lambda tm: time_grid(tm, t_min=min(problem.dt, tm / 2)))
     p, d, n_runs = problem.p, problem.d, init.n_runs
-    if method == "auto":
-        method = _auto_method(p, d)
+    method = _engine(method, p, d)
     n_total = problem.steps(t_max)
     save_steps = np.unique(np.minimum(np.rint(t_save / problem.dt).astype(np.int64), n_total))
     t = save_steps * problem.dt

@@ -325,7 +325,7 @@ def _sgd_attrs(p, d):
     before 2026-11-30 lack ``sgd_engine``; of those, only the width sweep's (500, 1000) ran
     on full SGD.)"""
     method = _default_sgd_method()
-    return {"sgd_method": method, "sgd_engine": _sgd._auto_method(p, d) if method == "auto" else method}
+    return {"sgd_method": method, "sgd_engine": _sgd._engine(method, p, d)}
 
 
 def sgd_ode_exit(seed, n_runs, *, p, d, delta, T, efolds, ode_rtol, ode_atol, gamma=None, gamma_over_p=None,
