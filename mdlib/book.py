@@ -403,7 +403,8 @@ def sweep_data(name, *, source="store", fixed=None, grid=None, book_runs=None, r
         Where computed cells go (default ``_build/sweeps`` of the repository):
         never the committed store.
     workers : int, optional
-        Threads for computed cells (default: all cores).
+        Threads for computed cells (default: the cores this process may use, or the
+        environment variable ``NUMBA_NUM_THREADS``).
 
     Returns
     -------
@@ -412,6 +413,7 @@ def sweep_data(name, *, source="store", fixed=None, grid=None, book_runs=None, r
     import dataclasses
 
     from . import store, sweeps
+    from .sgd import _default_threads
 
     if source not in ("store", "compute"):
         raise ValueError(f"source must be 'store' or 'compute', got {source!r}")
@@ -469,8 +471,8 @@ def sweep_data(name, *, source="store", fixed=None, grid=None, book_runs=None, r
         key, _ = store.cell_key(c.cell, c.params, n, c.seed)
         path = folder / (key[:16] + ".nc")
         if not path.is_file():
-            store.write_cell(sweeps.compute_cell(c.cell, c.params, n, c.seed, n_threads=workers or 1,
-                                                 sweep=name), path)
+            threads = workers if workers is not None else _default_threads()
+            store.write_cell(sweeps.compute_cell(c.cell, c.params, n, c.seed, n_threads=threads, sweep=name), path)
         computed.append((c.coords, store.read_cell(path)))
     book_ds = store.combine_cells({k: sorted({co[k] for co, _ in computed}) for k in paper.grid},
                                   [co for co, _ in computed], [d for _, d in computed])

@@ -21,10 +21,10 @@ exit; there is no Python call per saved point.
 """
 from __future__ import annotations
 
-import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -476,9 +476,17 @@ def _engine(method, p, d):
     return _auto_method(p, d) if method == "auto" else method
 
 
+def _default_threads():
+    """Threads (or local workers) when none are given: the cores this process may use, as numba counts
+    them (``numba.config.NUMBA_NUM_THREADS``: the CPU affinity mask, or the environment variable
+    ``NUMBA_NUM_THREADS`` when it is set).  ``make test`` sets it to 1 for the unit tests, whose runs
+    are too short to gain from a second thread (the tests of the threaded paths pass ``n_threads``)."""
+    return max(1, int(numba.config.NUMBA_NUM_THREADS))
+
+
 def _n_threads(n_threads, n_runs):
     if n_threads is None:
-        n_threads = os.cpu_count() or 1
+        n_threads = _default_threads()
     n_threads = check_int("n_threads", n_threads, 1)
     return max(1, min(n_threads, n_runs))
 
@@ -564,7 +572,8 @@ def simulate_sgd(problem: Problem, init: State, t_max: float, method: str = "aut
     store_Q : bool, optional
         Store ``Q`` (default: if ``p <= 64``).
     n_threads : int, optional
-        Threads over which runs are spread (default: all cores).
+        Threads over which runs are spread (default: the cores this process may use;
+        the environment variable ``NUMBA_NUM_THREADS`` sets it).
     progress : bool
         Show a progress bar over runs.
     exit : Exit, optional

@@ -37,7 +37,8 @@ Executors
 ---------
 ``local`` (default)
     Cells one after another in this process; the runs of a cell are spread
-    over ``--workers`` threads (default: all cores) running the GIL-free
+    over ``--workers`` threads (default: the cores this process may use, or
+    the environment variable ``NUMBA_NUM_THREADS``) running the GIL-free
     numba kernels.
 ``dask``
     :mod:`dask.distributed`: a ``LocalCluster`` of ``--workers`` processes
@@ -880,7 +881,8 @@ def run_sweep(sweep, scale="book", executor="local", workers=None, scheduler=Non
     executor : {"local", "dask"}
     workers : int, optional
         Local: threads over the runs of each cell; dask: worker processes of
-        the LocalCluster.  Default: all cores.  Not allowed with ``scheduler``
+        the LocalCluster.  Default: the cores this process may use (or the
+        environment variable ``NUMBA_NUM_THREADS``).  Not allowed with ``scheduler``
         (the scheduler's workers are used).
     scheduler : str, optional
         Address of a running Dask scheduler (``executor="dask"`` only).
@@ -917,7 +919,7 @@ def run_sweep(sweep, scale="book", executor="local", workers=None, scheduler=Non
     if scheduler is not None and workers is not None:
         raise SweepError("--workers applies to the local cluster; with --scheduler the scheduler's workers are used")
     if workers is None:
-        workers = os.cpu_count() or 1
+        workers = _sgd._default_threads()
     try:
         workers = check_int("workers", workers, 1)
     except ValueError as exc:
@@ -1176,7 +1178,8 @@ def _parser():
     p.add_argument("--scale", default="book", help="book (small, fast; default) or paper")
     p.add_argument("--executor", default="local", help="local (default) or dask")
     p.add_argument("--workers", default=None,
-                   help="local: threads per cell; dask: worker processes (default: all cores)")
+                   help="local: threads per cell; dask: worker processes (default: the cores this process may use, "
+                        "or $NUMBA_NUM_THREADS)")
     p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (with --executor dask)")
     p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to wait for the scheduler")
     p.add_argument("--results", default=None, help="results root (default: $MDLIB_RESULTS or <repository>/results)")

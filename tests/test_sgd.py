@@ -170,6 +170,20 @@ def test_bitwise_reproducible_whatever_the_threads(method):
     np.testing.assert_array_equal(e1.m, e2.m)
 
 
+def test_default_threads_are_numbas_count(monkeypatch):
+    """With no n_threads (or workers), runs are spread over the cores the process may use, as numba
+    counts them: the affinity mask, or the environment variable NUMBA_NUM_THREADS (make test sets 1)."""
+    import numba
+
+    from mdlib import sgd
+
+    for n in (1, 3):
+        monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", n)
+        assert sgd._default_threads() == n
+        assert sgd._n_threads(None, 10) == n and sgd._n_threads(None, 2) == min(n, 2)
+    assert sgd._n_threads(4, 10) == 4
+
+
 def test_trajectory_shapes_and_initial_point():
     pb = mdlib.Problem(p=3, d=100, gamma=0.3, delta=0.1)
     init = mdlib.random_init(pb, 2, seed=3)
