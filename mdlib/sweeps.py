@@ -272,7 +272,7 @@ def _map_runs(fn, n_runs, n_threads):
     abandoned (daemon threads end with the process).  Results do not depend
     on the number of threads: run ``r`` owns its random streams.
     """
-    n_threads = max(1, min(check_int("n_threads", n_threads, 1), n_runs))
+    n_threads = _sgd._n_threads(n_threads, n_runs)  # validated, at most one per run
     out = [None] * n_runs
     counter = itertools.count()
     stop = threading.Event()
